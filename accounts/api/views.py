@@ -1,0 +1,75 @@
+"""Registration, token login/logout and the current user."""
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.api.serializers import (
+    LoginResponseSerializer,
+    LoginSerializer,
+    MeSerializer,
+    RegisterSerializer,
+    UserSerializer,
+)
+from accounts.selectors import user_with_memberships
+from config.problems import ProblemSerializer
+from config.ratelimit import enforce
+
+
+@extend_schema(tags=["auth"])
+class RegisterView(APIView):
+    """Create an account and its personal workspace (5 per 15 minutes per IP)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []  # no session, so no CSRF check for a sign-up form post
+
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    def post(self, request):
+        enforce(request, group="auth.register", rate=settings.RATE_LIMIT_REGISTER)
+        payload = RegisterSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user = services.register_user(**payload.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["auth"])
+class LoginView(APIView):
+    """Exchange username and password for an expiring API token (10 per minute per IP)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=LoginSerializer, responses={200: LoginResponseSerializer, 401: ProblemSerializer}
+    )
+    def post(self, request):
+        enforce(request, group="auth.login", rate=settings.RATE_LIMIT_LOGIN)
+        payload = LoginSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user, token, expiry = services.issue_token(**payload.validated_data)
+        body = {"token": token, "expiry": expiry, "user": user}
+        return Response(LoginResponseSerializer(body).data)
+
+
+@extend_schema(tags=["auth"])
+class LogoutView(APIView):
+    """Revoke the token this request was made with."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        token = request.auth if hasattr(request.auth, "digest") else None
+        services.revoke_token(user=request.user, token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class MeView(APIView):
+    """The signed-in user and the workspaces they belong to."""
+
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request):
+        return Response(MeSerializer(user_with_memberships(user=request.user)).data)

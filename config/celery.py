@@ -1,0 +1,68 @@
+"""The Celery app (`celery -A config worker|beat`) and beat's static schedule.
+
+Request ids travel with every task as a message header, so a task's log lines and the events it
+writes carry the id of the request that caused them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from celery import Celery, signals
+from celery.schedules import schedule
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("botmarket")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Queues of ARCHITECTURE.md: bot ticks must never wait behind a long backtest.
+app.conf.task_routes = {
+    "bots.*": {"queue": "ticks"},
+    "lab.*": {"queue": "lab"},
+}
+
+app.conf.beat_schedule = {
+    # Worker and beat liveness for /ready and the status board; 15 s keeps "stale" detection
+    # (HEARTBEAT_STALE_SECONDS, 60 s) well ahead of a missed beat or two.
+    "status-heartbeat": {
+        "task": "status.heartbeat",
+        "schedule": schedule(15.0),
+        "options": {"expires": 14},
+    },
+}
+
+
+_REQUEST_ID_HEADER = "botmarket_request_id"
+
+
+@signals.before_task_publish.connect
+def _attach_request_id(headers=None, **_kwargs):
+    """Copy the publishing context's request id into the task message."""
+    from config import context
+
+    if headers is not None:
+        request_id = context.current_request_id()
+        if request_id:
+            headers[_REQUEST_ID_HEADER] = request_id
+        # Lets the heartbeat task tell when beat sent it (beat's own liveness).
+        headers["botmarket_published_at"] = str(time.time())
+
+
+@signals.task_prerun.connect
+def _bind_request_id(task=None, **_kwargs):
+    """A task runs under its caller's request id, or a fresh one for beat's own tasks."""
+    from config import context
+
+    request_id = getattr(task.request, _REQUEST_ID_HEADER, None) if task else None
+    context.clear()
+    context.bind(request_id=context.accept_request_id(request_id))
+
+
+@signals.task_postrun.connect
+def _clear_context(**_kwargs):
+    from config import context
+
+    context.clear()

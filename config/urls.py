@@ -1,0 +1,34 @@
+"""Top-level URLs: the API under /api/v1/, OpenAPI, health, metrics, admin and the web UI."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from status import views as status_views
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("workspaces.api.urls")),
+]
+
+urlpatterns = [
+    path("health", status_views.health, name="health"),
+    path("api/health", status_views.health, name="api-health"),
+    path("ready", status_views.ready, name="ready"),
+    path("live-readiness", status_views.ready, name="live-readiness"),
+    path("", include("django_prometheus.urls")),  # /metrics
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api-auth/", include("rest_framework.urls")),  # browsable API login/logout
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language for the header switch
+    path("", include("accounts.urls")),
+]
+
+if settings.DEBUG:
+    from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+
+    urlpatterns += staticfiles_urlpatterns()

@@ -1,0 +1,110 @@
+/* BotMarket UI helpers: API calls with session auth, CSRF and the current workspace, and
+   rendering of problem+json errors next to the fields their JSON pointers name. */
+(function () {
+  "use strict";
+
+  function cookie(name) {
+    const match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  class ApiError extends Error {
+    constructor(problem, status) {
+      super(problem.detail || problem.title || ("HTTP " + status));
+      this.problem = problem;
+      this.status = status;
+    }
+  }
+
+  async function api(method, url, body, options) {
+    const headers = { "Accept": "application/json", "X-Workspace-Id": document.body.dataset.workspaceId || "" };
+    const init = { method: method, headers: headers, credentials: "same-origin" };
+    if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = cookie("csrftoken");
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body !== undefined && body !== null) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    Object.assign(headers, (options && options.headers) || {});
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (err) {
+      throw new ApiError({ title: "Network error", detail: String(err), errors: [] }, 0);
+    }
+    if (response.status === 204) return null;
+    const text = await response.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (err) { data = { detail: text }; }
+    if (!response.ok) throw new ApiError(data || { title: response.statusText, errors: [] }, response.status);
+    return data;
+  }
+
+  /* Show a problem's field errors under the inputs named by the pointers' first segment (or
+     data-pointer attribute); anything unmatched goes to the form's general error box. */
+  function showProblem(form, error) {
+    clearProblem(form);
+    const problem = error.problem || { detail: String(error), errors: [] };
+    const general = [];
+    (problem.errors || []).forEach(function (item) {
+      const pointer = item.pointer || "";
+      let input = form.querySelector('[data-pointer="' + pointer + '"]');
+      if (!input) {
+        const name = pointer.split("/")[1];
+        input = name ? form.querySelector('[name="' + name + '"]') : null;
+      }
+      if (input) {
+        const wrap = input.closest(".field") || input.parentElement;
+        wrap.classList.add("has-error");
+        const p = document.createElement("p");
+        p.className = "field-error";
+        p.textContent = item.detail;
+        wrap.appendChild(p);
+      } else {
+        general.push(item.detail);
+      }
+    });
+    if (!problem.errors || problem.errors.length === 0 || general.length) {
+      const box = form.querySelector(".form-error") || form.insertBefore(document.createElement("div"), form.firstChild);
+      box.className = "alert error form-error";
+      box.setAttribute("role", "alert");
+      box.textContent = general.length ? general.join(" ") : (problem.detail || problem.title);
+    }
+  }
+
+  function clearProblem(form) {
+    form.querySelectorAll(".field-error").forEach(function (el) { el.remove(); });
+    form.querySelectorAll(".has-error").forEach(function (el) { el.classList.remove("has-error"); });
+    const box = form.querySelector(".form-error");
+    if (box) box.remove();
+  }
+
+  function formJson(form) {
+    const data = {};
+    new FormData(form).forEach(function (value, key) {
+      if (value !== "") data[key] = value;
+    });
+    return data;
+  }
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(function ([k, v]) {
+      if (k === "text") node.textContent = v;
+      else if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    });
+    (children || []).forEach(function (c) { node.append(c); });
+    return node;
+  }
+
+  /* Render a state (loading, error, empty) into a container, replacing what was there. */
+  function state(container, kind, text) {
+    container.replaceChildren(el("p", { class: kind, text: text }));
+  }
+
+  window.BM = { api: api, ApiError: ApiError, showProblem: showProblem, clearProblem: clearProblem,
+                formJson: formJson, el: el, state: state };
+})();

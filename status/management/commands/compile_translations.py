@@ -1,0 +1,23 @@
+"""`manage.py compile_translations`: build .mo files from the .po sources with polib.
+
+Django's compilemessages needs GNU gettext's msgfmt, which a fresh machine may lack; polib is a
+pinned Python dependency, so the setup command can always compile.
+"""
+
+from pathlib import Path
+
+import polib
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Compile every locale/*/LC_MESSAGES/*.po into its .mo."
+
+    def handle(self, *args, **options):
+        count = 0
+        for locale_dir in settings.LOCALE_PATHS:
+            for po_path in sorted(Path(locale_dir).glob("*/LC_MESSAGES/*.po")):
+                polib.pofile(str(po_path)).save_as_mofile(str(po_path.with_suffix(".mo")))
+                count += 1
+        self.stdout.write(f"compiled {count} catalogue(s)")

@@ -1,0 +1,28 @@
+"""Beat-driven liveness of the worker and of beat itself."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+from celery import shared_task
+from django.utils import timezone
+
+from status import services
+
+PUBLISHED_AT_HEADER = "botmarket_published_at"
+
+
+# Beat is the only publisher of this task, so its publish time is beat's heartbeat and its
+# execution is the worker's. expires keeps a backlog from replaying stale heartbeats.
+@shared_task(name="status.heartbeat", bind=True, ignore_result=True)
+def heartbeat_task(self) -> None:
+    now = timezone.now()
+    hostname = self.request.hostname or socket.gethostname()
+    services.record_heartbeat(name=f"worker:{hostname}", seen_at=now, details={"pid": os.getpid()})
+    published = getattr(self.request, PUBLISHED_AT_HEADER, None)
+    if published:
+        services.record_heartbeat(
+            name="beat", seen_at=datetime.fromtimestamp(float(published), tz=UTC)
+        )

@@ -1,0 +1,239 @@
+"""Shared fixtures: two workspaces, a client per role, a real Celery worker, a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from workspaces.models import Membership, Role, Workspace
+
+PASSWORD = "correct-horse-battery-9"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with empty rate-limit counters (they live in the Redis cache)."""
+    client = cache._cache.get_client(None, write=True)
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def make_user(username: str, **extra) -> User:
+    return User.objects.create_user(
+        username=username, email=f"{username}@example.com", password=PASSWORD, **extra
+    )
+
+
+def token_client(user: User, workspace: Workspace | None = None) -> APIClient:
+    """An API client authenticated with a real (hashed, expiring) token."""
+    client = APIClient()
+    _, token = AuthToken.objects.create(user=user)
+    headers = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    if workspace is not None:
+        headers["HTTP_X_WORKSPACE_ID"] = str(workspace.pk)
+    client.credentials(**headers)
+    return client
+
+
+@pytest.fixture
+def workspace(db) -> Workspace:
+    owner = make_user("olga")
+    ws = Workspace.objects.create(name="Alpha desk", created_by=owner)
+    Membership.objects.create(workspace=ws, user=owner, role=Role.OWNER)
+    for username, role in (("adam", Role.ADMIN), ("tanya", Role.TRADER), ("victor", Role.VIEWER)):
+        Membership.objects.create(workspace=ws, user=make_user(username), role=role)
+    return ws
+
+
+@pytest.fixture
+def other_workspace(db) -> Workspace:
+    owner = make_user("oscar")
+    ws = Workspace.objects.create(name="Other desk", created_by=owner)
+    Membership.objects.create(workspace=ws, user=owner, role=Role.OWNER)
+    return ws
+
+
+def _member(ws: Workspace, role: str) -> User:
+    return Membership.objects.select_related("user").get(workspace=ws, role=role).user
+
+
+@pytest.fixture
+def owner_api(workspace) -> APIClient:
+    return token_client(_member(workspace, Role.OWNER), workspace)
+
+
+@pytest.fixture
+def admin_api(workspace) -> APIClient:
+    return token_client(_member(workspace, Role.ADMIN), workspace)
+
+
+@pytest.fixture
+def trader_api(workspace) -> APIClient:
+    return token_client(_member(workspace, Role.TRADER), workspace)
+
+
+@pytest.fixture
+def viewer_api(workspace) -> APIClient:
+    return token_client(_member(workspace, Role.VIEWER), workspace)
+
+
+@pytest.fixture
+def outsider_api(workspace, other_workspace) -> APIClient:
+    """The other workspace's owner, sending workspace A's id (not a member of it)."""
+    return token_client(_member(other_workspace, Role.OWNER), workspace)
+
+
+@pytest.fixture
+def other_api(other_workspace) -> APIClient:
+    """The other workspace's owner, acting in their own workspace."""
+    return token_client(_member(other_workspace, Role.OWNER), other_workspace)
+
+
+def assert_problem(response, status: int, code: str | None = None) -> dict:
+    """Assert a problem+json response with `status` (and `code`); return its body."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("/problems/")
+    assert body["request_id"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+# --- a real Celery worker ----------------------------------------------------------------------
+
+
+def _worker_database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real `celery -A config worker` on the test database, for behaviour that needs one.
+
+    Tests using it must commit their data (`transactional_db`) so the worker can see it.
+    """
+    env = {
+        **os.environ,
+        "DATABASE_URL": _worker_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_ENCRYPTION_KEY": settings.SECRET_ENCRYPTION_KEY,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "BOTMARKET_TEST_WORKER": "1",
+    }
+    log_path = Path(settings.VAR_DIR) / "test-worker.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "default,ticks,lab",
+            "--concurrency=2",
+            "--pool=prefork",
+            "--loglevel=INFO",
+            "--purge",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    from config.celery import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited; see {log_path}")
+        if app.control.ping(timeout=0.5):
+            break
+    else:
+        process.kill()
+        raise RuntimeError(f"celery worker did not answer a ping in 60 s; see {log_path}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+# --- a real browser ----------------------------------------------------------------------------
+
+
+def chromium_path() -> str | None:
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser)."""
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but Debian's chromium is missing (apt-get install -y chromium).")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium).")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's async-safety guard
+    # would otherwise refuse ORM calls the tests make between browser steps.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

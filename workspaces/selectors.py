@@ -1,0 +1,39 @@
+"""Read-side queries of workspaces, memberships and the audit trail."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from workspaces.models import AuditEvent, Membership, Workspace
+
+
+def workspaces_of(*, user: User) -> QuerySet[Workspace]:
+    """The workspaces `user` is a member of, by name."""
+    return Workspace.objects.filter(memberships__user=user).order_by("name", "id")
+
+
+def membership(*, user: User, workspace_id) -> Membership | None:
+    """`user`'s membership in the workspace with `workspace_id`, or None."""
+    return (
+        Membership.objects.select_related("workspace")
+        .filter(user=user, workspace_id=workspace_id)
+        .first()
+    )
+
+
+def memberships_of(*, user: User) -> QuerySet[Membership]:
+    return (
+        Membership.objects.select_related("workspace")
+        .filter(user=user)
+        .order_by("workspace__name", "workspace_id")
+    )
+
+
+def members(*, workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.select_related("user").filter(workspace=workspace)
+
+
+def audit_events(*, workspace: Workspace) -> QuerySet[AuditEvent]:
+    """The workspace's audit trail, newest first."""
+    return AuditEvent.objects.select_related("actor").filter(workspace=workspace)
