@@ -10,6 +10,10 @@ from status import views as status_views
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("workspaces.api.urls")),
+    path("", include("exchanges.api.urls")),
+    path("", include("terminal.api.urls")),
+    path("", include("strategies.api.urls")),
+    path("", include("lab.api.urls")),
 ]
 
 urlpatterns = [
@@ -26,6 +30,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language for the header switch
     path("", include("accounts.urls")),
+    path("", include("exchanges.urls")),
+    path("", include("terminal.urls")),
+    path("", include("strategies.urls")),
+    path("", include("lab.urls")),
 ]
 
 if settings.DEBUG:

@@ -7,16 +7,19 @@ pinned Python dependency, so the setup command can always compile.
 from pathlib import Path
 
 import polib
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Compile every locale/*/LC_MESSAGES/*.po into its .mo."
+    help = "Compile every project and app locale/*/LC_MESSAGES/*.po into its .mo."
 
     def handle(self, *args, **options):
         count = 0
-        for locale_dir in settings.LOCALE_PATHS:
+        # Project catalogues plus each app's own <app>/locale (where its pages' strings live).
+        app_dirs = [Path(config.path) / "locale" for config in apps.get_app_configs()]
+        for locale_dir in [*settings.LOCALE_PATHS, *app_dirs]:
             for po_path in sorted(Path(locale_dir).glob("*/LC_MESSAGES/*.po")):
                 polib.pofile(str(po_path)).save_as_mofile(str(po_path.with_suffix(".mo")))
                 count += 1

@@ -1,0 +1,3 @@
+"""Web UI routes of this app."""
+
+urlpatterns: list = []
