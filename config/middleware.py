@@ -6,6 +6,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.utils import translation
 
 from config import context
 from config.problems import PROBLEM_CONTENT_TYPE, problem_response
@@ -118,3 +119,23 @@ class LogContextMiddleware:
         if user is not None and user.is_authenticated:
             context.bind(user_id=user.pk)
         return self.get_response(request)
+
+
+class LanguageMiddleware:
+    """Russian unless the user picked another language with the header switch (cookie).
+
+    Django's LocaleMiddleware would follow the browser's Accept-Language; the product's
+    default is Russian for everyone, and the switch is the one way to change it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        return response

@@ -4,13 +4,14 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    OWNER = "owner"  # everything, including deleting the workspace and naming owners
-    ADMIN = "admin"  # manages connections, members, HOLD; approves dangerous actions
-    TRADER = "trader"  # trades: orders, strategies, bots, backtests
-    VIEWER = "viewer"  # reads only
+    OWNER = "owner", _("Owner")  # everything, including deleting the workspace and naming owners
+    ADMIN = "admin", _("Admin")  # manages connections, members, HOLD; approves dangerous actions
+    TRADER = "trader", _("Trader")  # trades: orders, strategies, bots, backtests
+    VIEWER = "viewer", _("Viewer")  # reads only
 
 
 # Roles in increasing power; a role may do what any lower role may.

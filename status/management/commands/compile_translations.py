@@ -18,7 +18,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         count = 0
         # Project catalogues plus each app's own <app>/locale (where its pages' strings live).
-        app_dirs = [Path(config.path) / "locale" for config in apps.get_app_configs()]
+        # Only this project's apps: installed packages ship their own compiled catalogues.
+        base = Path(settings.BASE_DIR).resolve()
+        app_dirs = [
+            Path(config.path) / "locale"
+            for config in apps.get_app_configs()
+            if Path(config.path).resolve().is_relative_to(base)
+            and ".venv" not in Path(config.path).parts
+        ]
         for locale_dir in [*settings.LOCALE_PATHS, *app_dirs]:
             for po_path in sorted(Path(locale_dir).glob("*/LC_MESSAGES/*.po")):
                 polib.pofile(str(po_path)).save_as_mofile(str(po_path.with_suffix(".mo")))
