@@ -1,0 +1,500 @@
+"""Backtest simulator: the fill model of SPEC §9 and the report metrics, in NumPy and Python.
+
+Fills: a signal at a candle's close fills at the next candle's open, a buy at open*(1 + slip)
+and a sell at open*(1 - slip); the fee is fee_bps of the notional on each side, in quote; the
+amount is a whole number of the instrument's amount steps. A buy that cannot afford one step is
+rejected and the account stays flat. A signal on the last candle has no next open: no order.
+Take-profit, stop-loss and trailing-stop levels are checked at each close while a position is
+open, and fill at the next open like any exit signal. A position still open at the end is
+marked at the last close, without an exit fee, and is not a trade.
+
+Numbers: cash and PnL are float64, each computed by one fixed sequence of correctly rounded
+operations, so every run on every machine gives identical bits; reported money and
+percentages are rounded to 8 decimals (floats; ``as_dict`` renders them as decimal strings).
+The loop visits signals and fills only, never every candle, so a million candles cost what
+their trades cost. No Django here: the lab's task calls ``simulate`` and stores the result.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from strategies.engine import (
+    ENGINE_VERSION,
+    GRID_DECIMALS,
+    TIMEFRAME_MS,
+    Candles,
+    ExitRules,
+    Plan,
+    Signals,
+    Sizing,
+    on_grid,
+)
+
+__all__ = [
+    "ENGINE_VERSION",
+    "BacktestResult",
+    "Metrics",
+    "OpenPosition",
+    "Trade",
+    "simulate",
+]
+
+_YEAR_MS = 365 * 24 * 3_600_000  # crypto trades every day: no trading-day calendar
+_GRID_SCALE = 10.0**GRID_DECIMALS
+_FIRST_SCAN = 256  # candles checked for a stop at first; doubled while nothing triggers
+
+
+def _round(value: float) -> float:
+    """Round money/percentages to 8 decimals, bit for bit as np.round(value, 8) does.
+
+    np.round computes rint(value * 1e8) / 1e8; Python's round() of a float is the same
+    half-to-even rint, and the int converts back exactly. Done in Python because a NumPy call
+    per scalar cost more than the rest of a trade's bookkeeping.
+    """
+    return round(value * 1e8) / 1e8
+
+
+def _grid(value: float) -> float:
+    """A scalar on the engine's comparison grid, bit for bit as ``on_grid`` (np.round)."""
+    return round(value * _GRID_SCALE) / _GRID_SCALE
+
+
+def _money_str(value: float) -> str:
+    return f"{value:.8f}"
+
+
+# Not frozen: a frozen dataclass's __init__ costs ~2 µs, which at tens of thousands of trades
+# per backtest was a tenth of the engine's time. Treat Trade records as read-only.
+@dataclass(slots=True)
+class Trade:
+    """A closed round trip. Prices include slippage; ``fees`` are both sides' fees in quote.
+
+    ``pnl`` = (exit notional - exit fee) - (entry notional + entry fee); ``pnl_pct`` is pnl
+    over the entry cost (notional + fee), in percent. Indices are the fill candles'.
+    """
+
+    entry_ts: int
+    exit_ts: int
+    entry_price: float
+    exit_price: float
+    amount: float
+    fees: float
+    pnl: float
+    pnl_pct: float
+    exit_reason: str  # signal | take_profit | stop_loss | trailing_stop
+    entry_index: int
+    exit_index: int
+    amount_str: str  # exact decimal amount (whole steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: money and amounts as decimal strings, times as ms since epoch."""
+        return {
+            "entry_ts": self.entry_ts,
+            "exit_ts": self.exit_ts,
+            "entry_price": _money_str(self.entry_price),
+            "exit_price": _money_str(self.exit_price),
+            "amount": self.amount_str,
+            "fees": _money_str(self.fees),
+            "pnl": _money_str(self.pnl),
+            "pnl_pct": _money_str(self.pnl_pct),
+            "exit_reason": self.exit_reason,
+        }
+
+
+@dataclass(frozen=True)
+class OpenPosition:
+    """A position still open at the last candle, marked at its close without an exit fee."""
+
+    entry_ts: int
+    entry_index: int
+    entry_price: float
+    amount: float
+    entry_fee: float
+    mark_price: float
+    unrealized_pnl: float  # amount*mark - (entry notional + entry fee)
+    amount_str: str
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Report metrics; definitions in docs/strategy-dsl.md ("Metrics")."""
+
+    net_pnl: float
+    net_pnl_pct: float
+    win_rate: float
+    max_drawdown_pct: float
+    trades: int
+    profit_factor: float | None
+    sharpe: float
+    exposure_pct: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: money as a decimal string, ratios as numbers, profit_factor maybe null."""
+        return {
+            "net_pnl": _money_str(self.net_pnl),
+            "net_pnl_pct": self.net_pnl_pct,
+            "win_rate": self.win_rate,
+            "max_drawdown_pct": self.max_drawdown_pct,
+            "trades": self.trades,
+            "profit_factor": self.profit_factor,
+            "sharpe": self.sharpe,
+            "exposure_pct": self.exposure_pct,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """Everything a backtest produces. ``equity`` is per candle, at its close, on ``equity_ts``."""
+
+    engine_version: str
+    initial_cash: float
+    final_equity: float
+    metrics: Metrics
+    trades: tuple[Trade, ...]
+    equity_ts: np.ndarray  # int64 ms
+    equity: np.ndarray  # float64, rounded to 8 decimals
+    rejected_orders: int
+    open_position: OpenPosition | None
+
+    def equity_points(self) -> list[tuple[int, float]]:
+        """The equity curve as (ts, equity) pairs."""
+        return list(zip(self.equity_ts.tolist(), self.equity.tolist(), strict=True))
+
+
+@dataclass
+class _Book:
+    """Mutable state of one simulation.
+
+    Equity changes are logged as (candle, cash, units) from that candle's close on; closed
+    trades as raw numbers, turned into Trade records column-wise once the loop is done.
+    """
+
+    cash: float
+    change_at: list[int]
+    cash_after: list[float]
+    units_after: list[int]
+    # (entry candle, exit candle, units, entry price, exit price, entry notional, entry fee,
+    #  exit notional, exit fee) per closed trade, and its exit reason.
+    closed: list[tuple[int, int, int, float, float, float, float, float, float]]
+    reasons: list[str]
+    rejected: int = 0
+    # The position being held: (fill candle, fill price, units, notional, entry fee).
+    holding: tuple[int, float, int, float, float] | None = None
+
+
+def _as_float(value: float | int | str | Decimal, name: str, *, positive: bool) -> float:
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}")
+    return number
+
+
+def simulate(
+    *,
+    plan_or_signals: Plan | Signals,
+    candles: Candles | Mapping[str, Any],
+    initial_cash: float | int | str | Decimal,
+    fee_bps: float | int | str | Decimal,
+    slippage_bps: float | int | str | Decimal,
+    amount_step: float | int | str | Decimal,
+    sizing: Sizing | None = None,
+    exits: ExitRules | None = None,
+    timeframe: str | None = None,
+) -> BacktestResult:
+    """Backtest signals (or a compiled plan, evaluated here) on ``candles``; see module doc.
+
+    ``sizing`` and ``exits`` default to the plan's; with bare Signals they default to 100% of
+    equity and no percentage exits. ``timeframe`` (for annualising the Sharpe ratio) defaults
+    to the plan's or the signals', else to the median candle spacing. Money out is float64
+    rounded to 8 decimals; ``Trade.as_dict``/``Metrics.as_dict`` give decimal strings.
+    """
+    c = Candles.of(candles)
+    if isinstance(plan_or_signals, Plan):
+        signals = plan_or_signals.evaluate(c)
+        sizing = sizing or plan_or_signals.sizing
+        exits = exits or plan_or_signals.exits
+    else:
+        signals = plan_or_signals
+    sizing = sizing or Sizing("percent_equity", 100.0)
+    exits = exits or ExitRules()
+    rows = len(c)
+    if signals.entry.shape != (rows,) or signals.exit.shape != (rows,):
+        raise ValueError("signals and candles must have the same number of rows")
+    cash0 = _as_float(initial_cash, "initial_cash", positive=True)
+    fee_rate = _as_float(fee_bps, "fee_bps", positive=False) / 10_000
+    slip = _as_float(slippage_bps, "slippage_bps", positive=False) / 10_000
+    if slip >= 1:
+        raise ValueError("slippage_bps must be below 10000")
+    try:
+        # A float step goes through str so 1e-05 means the decimal 0.00001, not its binary value.
+        step_dec = Decimal(str(amount_step) if isinstance(amount_step, float) else amount_step)
+    except ArithmeticError:
+        raise ValueError("amount_step must be a decimal number") from None
+    step = _as_float(step_dec, "amount_step", positive=True)
+
+    book = _Book(cash0, [0], [cash0], [0], [], [])
+    _run_fills(book, signals, c, sizing, exits, fee_rate, slip, step, step_dec)
+    return _report(book, c, cash0, step, step_dec, _timeframe_ms(timeframe, signals, c))
+
+
+def _timeframe_ms(timeframe: str | None, signals: Signals, c: Candles) -> float:
+    name = timeframe or signals.timeframe
+    if name is not None:
+        if name not in TIMEFRAME_MS:
+            raise ValueError(f"unknown timeframe {name!r}")
+        return float(TIMEFRAME_MS[name])
+    if len(c) < 2:
+        return float(TIMEFRAME_MS["1m"])  # one candle: Sharpe is 0 whatever the scale
+    return float(np.median(np.diff(c.ts)))
+
+
+def _run_fills(
+    book: _Book,
+    signals: Signals,
+    c: Candles,
+    sizing: Sizing,
+    exits: ExitRules,
+    fee_rate: float,
+    slip: float,
+    step: float,
+    step_dec: Decimal,
+) -> None:
+    """Walk from signal to fill to exit; only candles with an event cost Python time."""
+    rows = len(c)
+    entries = np.flatnonzero(signals.entry).tolist()
+    exit_signals = np.flatnonzero(signals.exit).tolist()
+    stops = _Stops(c, exits) if _Stops.wanted(exits) else None
+    buy_factor, sell_factor, fee_factor = 1.0 + slip, 1.0 - slip, 1.0 + fee_rate
+    percent = sizing.kind == "percent_equity"
+    share = sizing.value / 100.0
+    opens = c.open
+    # Local names for the hot loop: it runs once per trade, up to tens of thousands of times.
+    cash = book.cash
+    log_at, log_cash, log_units = (
+        book.change_at.append,
+        book.cash_after.append,
+        book.units_after.append,
+    )
+    start = 0  # first candle whose close may open a position
+    while True:
+        k = bisect_left(entries, start)
+        if k == len(entries):
+            break
+        fill = entries[k] + 1
+        if fill >= rows:
+            break  # a signal on the last candle: there is no next open to fill at
+        price = float(opens[fill]) * buy_factor
+        budget = cash * share if percent else min(sizing.value, cash)
+        # Whole steps that the budget pays for, fee included; the check below undoes the
+        # rare extra step that rounding of the floor's divisor can let through.
+        units = int(budget // (step * price * fee_factor))
+        amount = units * step
+        notional = amount * price
+        fee = notional * fee_rate
+        while units > 0 and notional + fee > budget:
+            units -= 1
+            amount = units * step
+            notional = amount * price
+            fee = notional * fee_rate
+        if units < 1:
+            book.rejected += 1
+            start = fill
+            continue
+        cash = cash - notional - fee
+        log_at(fill)
+        log_cash(cash)
+        log_units(units)
+        book.holding = (fill, price, units, notional, fee)
+
+        first_exit = bisect_left(exit_signals, fill)
+        signal_at = exit_signals[first_exit] if first_exit < len(exit_signals) else rows
+        trigger, reason = (
+            stops.first(fill, min(signal_at, rows - 1), price) if stops is not None else (None, "")
+        )
+        if trigger is None or (signal_at < rows and signal_at < trigger):
+            trigger, reason = signal_at, "signal"
+        if trigger >= rows - 1:
+            break  # no exit before the end: the position stays open and is marked
+        out = trigger + 1
+        exit_price = float(opens[out]) * sell_factor
+        exit_notional = amount * exit_price
+        exit_fee = exit_notional * fee_rate
+        cash = cash + exit_notional - exit_fee
+        log_at(out)
+        log_cash(cash)
+        log_units(0)
+        book.holding = None
+        book.closed.append(
+            (fill, out, units, price, exit_price, notional, fee, exit_notional, exit_fee)
+        )
+        book.reasons.append(reason)
+        start = out
+    book.cash = cash
+
+
+class _Stops:
+    """Finds the first close at which a percentage exit triggers, scanning in growing chunks."""
+
+    def __init__(self, c: Candles, exits: ExitRules) -> None:
+        self.close = c.close
+        self.close_on_grid = on_grid(c.close)
+        self.exits = exits
+
+    @staticmethod
+    def wanted(exits: ExitRules) -> bool:
+        return any(
+            v is not None
+            for v in (exits.take_profit_pct, exits.stop_loss_pct, exits.trailing_stop_pct)
+        )
+
+    def first(self, begin: int, last: int, entry_price: float) -> tuple[int | None, str]:
+        """First candle in [begin, last] whose close triggers, with the reason, or (None, "")."""
+        ex = self.exits
+        # Levels are relative to the entry fill price and compared on the same grid as signals.
+        stop = target = trail = None
+        if ex.stop_loss_pct is not None:
+            stop = _grid(entry_price * (1.0 - ex.stop_loss_pct / 100.0))
+        if ex.take_profit_pct is not None:
+            target = _grid(entry_price * (1.0 + ex.take_profit_pct / 100.0))
+        if ex.trailing_stop_pct is not None:
+            trail = 1.0 - ex.trailing_stop_pct / 100.0
+        peak = entry_price  # the trailing stop starts from the entry price
+        lo, size = begin, _FIRST_SCAN
+        while lo <= last:
+            hi = min(last + 1, lo + size)
+            closes = self.close_on_grid[lo:hi]
+            hits = {}
+            if stop is not None:
+                hits["stop_loss"] = closes <= stop
+            if trail is not None:
+                running = np.maximum(np.maximum.accumulate(self.close[lo:hi]), peak)
+                hits["trailing_stop"] = closes <= on_grid(running * trail)
+                peak = float(running[-1])
+            if target is not None:
+                hits["take_profit"] = closes >= target
+            any_hit = np.logical_or.reduce(list(hits.values()))
+            if any_hit.any():
+                at = int(np.argmax(any_hit))
+                # Several rules on one close: the protective one is reported first.
+                reason = next(name for name, hit in hits.items() if hit[at])
+                return lo + at, reason
+            lo, size = hi, size * 2
+        return None, ""
+
+
+def _report(
+    book: _Book,
+    c: Candles,
+    cash0: float,
+    step: float,
+    step_dec: Decimal,
+    timeframe_ms: float,
+) -> BacktestResult:
+    rows = len(c)
+    # Cash and units hold from their change candle on; equity = cash + units*step*close.
+    lengths = np.diff(np.asarray([*book.change_at, rows]))
+    units = np.repeat(np.asarray(book.units_after, dtype=np.int64), lengths)
+    equity = np.repeat(np.asarray(book.cash_after), lengths) + (units * step) * c.close
+    final = float(equity[-1]) if rows else cash0
+    trades = _trades(book, c, step_dec)
+
+    open_position = None
+    if book.holding is not None:
+        fill, price, held, notional, fee = book.holding
+        mark = float(c.close[-1])
+        open_position = OpenPosition(
+            entry_ts=int(c.ts[fill]),
+            entry_index=fill,
+            entry_price=_round(price),
+            amount=float(held * step_dec),
+            entry_fee=_round(fee),
+            mark_price=_round(mark),
+            unrealized_pnl=_round(held * step * mark - (notional + fee)),
+            amount_str=str(held * step_dec),
+        )
+
+    return BacktestResult(
+        engine_version=ENGINE_VERSION,
+        initial_cash=_round(cash0),
+        final_equity=_round(final),
+        metrics=_metrics(trades, equity, units, cash0, final, timeframe_ms),
+        trades=tuple(trades),
+        equity_ts=c.ts.astype(np.int64),
+        equity=np.round(equity, 8),
+        rejected_orders=book.rejected,
+        open_position=open_position,
+    )
+
+
+def _trades(book: _Book, c: Candles, step_dec: Decimal) -> list[Trade]:
+    """Trade records of the closed round trips, derived column-wise (same IEEE operations)."""
+    if not book.closed:
+        return []
+    fill, out, units, price, exit_price, notional, fee, exit_notional, exit_fee = (
+        np.asarray(column) for column in zip(*book.closed, strict=True)
+    )
+    cost = notional + fee
+    pnl = (exit_notional - exit_fee) - cost
+    columns = (
+        c.ts[fill].astype(np.int64).tolist(),
+        c.ts[out].astype(np.int64).tolist(),
+        *(np.round(v, 8).tolist() for v in (price, exit_price, fee + exit_fee, pnl)),
+        np.round(pnl / cost * 100.0, 8).tolist(),
+        book.reasons,
+        fill.tolist(),
+        out.tolist(),
+        [units_ * step_dec for units_ in units.tolist()],
+    )
+    return [
+        Trade(e_ts, x_ts, e_px, x_px, float(amount), fees, p, p_pct, why, e_i, x_i, str(amount))
+        for e_ts, x_ts, e_px, x_px, fees, p, p_pct, why, e_i, x_i, amount in zip(
+            *columns, strict=True
+        )
+    ]
+
+
+def _metrics(
+    trades: list[Trade],
+    equity: np.ndarray,
+    units: np.ndarray,
+    cash0: float,
+    final: float,
+    timeframe_ms: float,
+) -> Metrics:
+    rows = equity.size
+    pnls = [t.pnl for t in trades]
+    wins = sum(1 for p in pnls if p > 0)
+    gross_profit = math.fsum(p for p in pnls if p > 0)
+    gross_loss = -math.fsum(p for p in pnls if p < 0)
+    sharpe = 0.0
+    max_dd = 0.0
+    if rows:
+        # Sequential sums (cumsum) rather than np.sum/np.mean: their order is fixed.
+        previous = np.concatenate(([cash0], equity[:-1]))
+        returns = equity / previous - 1.0
+        if rows >= 2:
+            mean = float(np.cumsum(returns)[-1]) / rows
+            deviation = returns - mean
+            variance = float(np.cumsum(deviation * deviation)[-1]) / (rows - 1)
+            if variance > 0.0:
+                sharpe = mean / math.sqrt(variance) * math.sqrt(_YEAR_MS / timeframe_ms)
+        peak = np.maximum.accumulate(np.concatenate(([cash0], equity)))
+        max_dd = float(((peak[1:] - equity) / peak[1:]).max()) * 100.0
+    return Metrics(
+        net_pnl=_round(final - cash0),
+        net_pnl_pct=_round((final - cash0) / cash0 * 100.0),
+        win_rate=_round(wins / len(trades) * 100.0) if trades else 0.0,
+        max_drawdown_pct=_round(max_dd),
+        trades=len(trades),
+        profit_factor=_round(gross_profit / gross_loss) if gross_loss > 0 else None,
+        sharpe=_round(sharpe),
+        exposure_pct=_round(float(np.count_nonzero(units)) / rows * 100.0) if rows else 0.0,
+    )
