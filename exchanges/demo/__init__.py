@@ -1,0 +1,1 @@
+"""The built-in `demo` exchange: its instruments and its deterministic price feed."""
