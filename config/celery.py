@@ -32,6 +32,20 @@ app.conf.beat_schedule = {
         "schedule": schedule(15.0),
         "options": {"expires": 14},
     },
+    # Demo limit orders fill within ~2 s of the feed crossing their price (what a user watching
+    # the terminal expects); a run reads only minutes since each order's last check, so it is cheap.
+    "exchanges-match-demo-orders": {
+        "task": "exchanges.match_demo_orders",
+        "schedule": schedule(2.0),
+        "options": {"expires": 2},
+    },
+    # A backtest whose worker died stays "running" (and pins its dataset) until this marks it
+    # failed; a minute is fine-grained enough next to LAB_STALE_RUNNING_SECONDS (15 min).
+    "lab-fail-stale-backtests": {
+        "task": "lab.fail_stale_backtests",
+        "schedule": schedule(60.0),
+        "options": {"expires": 55},
+    },
 }
 
 

@@ -51,3 +51,128 @@ class ExchangeConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.exchange}, {self.mode})"
+
+
+# --------------------------------------------------------------------------- the demo exchange
+
+# Eight decimals, like the exchanges' own ledgers: every price step, lot and fee of the demo
+# instruments fits, and SQLite (which keeps 15 significant digits) stays exact below 10^7.
+_MONEY = {"max_digits": 28, "decimal_places": 8}
+
+
+class DemoBalance(models.Model):
+    """One asset of a demo connection's account: `free` to spend, `used` held by open orders.
+
+    Rows are changed only by exchanges.demo.venue, with the rows locked (select_for_update) in
+    the transaction that changes them, so two orders can never spend the same funds.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="demo_balances"
+    )
+    asset = models.CharField(max_length=16)
+    free = models.DecimalField(default=0, **_MONEY)
+    used = models.DecimalField(default=0, **_MONEY)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["asset"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "asset"], name="demo_balance_unique_asset"
+            ),
+            # The database refuses what the venue's checks must already prevent.
+            models.CheckConstraint(
+                condition=models.Q(free__gte=0) & models.Q(used__gte=0),
+                name="demo_balance_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset} {self.free} free, {self.used} used"
+
+
+class DemoOrder(models.Model):
+    """An order on the demo exchange, with ccxt's statuses.
+
+    Market orders are `closed` at once; limit orders stay `open` (funds reserved in `used`)
+    until the matcher sees the feed cross their price or they are `canceled`.
+    """
+
+    class Side(models.TextChoices):
+        BUY = "buy"
+        SELL = "sell"
+
+    class Type(models.TextChoices):
+        MARKET = "market"
+        LIMIT = "limit"
+
+    class Status(models.TextChoices):
+        OPEN = "open"  # resting on the book, funds reserved
+        CLOSED = "closed"  # filled completely
+        CANCELED = "canceled"  # canceled by its owner; the reserve was released
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="demo_orders"
+    )
+    client_order_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    type = models.CharField(max_length=8, choices=Type.choices)
+    amount = models.DecimalField(**_MONEY)
+    price = models.DecimalField(null=True, blank=True, **_MONEY)  # the limit; None for market
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    filled = models.DecimalField(default=0, **_MONEY)
+    average = models.DecimalField(null=True, blank=True, **_MONEY)
+    fee = models.DecimalField(default=0, **_MONEY)
+    fee_currency = models.CharField(max_length=16, blank=True)
+    # What this open order holds in `used`: quote (cost + fee) for a buy, base for a sell.
+    reserved = models.DecimalField(default=0, **_MONEY)
+    reserved_asset = models.CharField(max_length=16, blank=True)
+    # The matcher's cursor: prices up to this instant (epoch ms) were checked against the limit.
+    checked_until_ms = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()  # the venue's clock at placement
+    updated_at = models.DateTimeField(auto_now=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Idempotency of create_order: one order per client order id and connection.
+            models.UniqueConstraint(
+                fields=["connection", "client_order_id"], name="demo_order_unique_client_id"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0) & models.Q(filled__gte=0),
+                name="demo_order_positive_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "symbol"], name="demo_order_status_symbol"),
+            models.Index(fields=["connection", "status"], name="demo_order_conn_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.amount} {self.symbol} {self.type} ({self.status})"
+
+
+class DemoFill(models.Model):
+    """One execution of a demo order (the demo fills an order completely, in one go)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(DemoOrder, on_delete=models.CASCADE, related_name="fills")
+    price = models.DecimalField(**_MONEY)
+    amount = models.DecimalField(**_MONEY)
+    fee = models.DecimalField(**_MONEY)
+    fee_currency = models.CharField(max_length=16)
+    taker = models.BooleanField()  # market (or marketable limit) orders take; resting ones make
+    executed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} @ {self.price}"

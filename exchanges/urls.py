@@ -1,3 +1,9 @@
 """Web UI routes of this app."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from exchanges import views
+
+urlpatterns = [
+    path("connections", views.connections_page, name="ui-connections"),
+]

@@ -22,6 +22,12 @@ PASSWORD = "correct-horse-battery-9"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _media_in_a_temporary_folder(tmp_path_factory):
+    """Files the tests store (datasets, results) go to a throwaway folder, never var/media."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Every test starts with empty rate-limit counters (they live in the Redis cache)."""
@@ -141,6 +147,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         "REDIS_URL": settings.REDIS_URL,
         "SECRET_ENCRYPTION_KEY": settings.SECRET_ENCRYPTION_KEY,
         "SECRET_KEY": settings.SECRET_KEY,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "BOTMARKET_TEST_WORKER": "1",
     }
     log_path = Path(settings.VAR_DIR) / "test-worker.log"

@@ -1,1 +1,1 @@
-"""The built-in `demo` exchange: its instruments and its deterministic price feed."""
+"""The built-in `demo` exchange: its instruments, its deterministic price feed and its venue."""

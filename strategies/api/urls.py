@@ -1,7 +1,14 @@
 """API routes of this app (mounted under /api/v1/ by config/urls.py)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter(trailing_slash=False)
+from strategies.api.views import StrategySchemaView, StrategyViewSet
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=False)
+router.register("strategies", StrategyViewSet, basename="strategy")
+
+urlpatterns = [
+    path("strategies/schema", StrategySchemaView.as_view(), name="strategy-schema"),
+    *router.urls,
+]

@@ -1,0 +1,100 @@
+"""Web pages of the lab: datasets and backtests, and the report of one backtest.
+
+The pages render the workspace's choices (strategy versions, connections, symbols) and their
+translated texts; the page's script (static/js/lab.js) does the rest through the REST API.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exchanges.demo.instruments import INSTRUMENTS
+from lab import selectors
+from strategies.engine import TIMEFRAME_MS
+from workspaces.models import Role
+from workspaces.ui import current_membership
+
+
+def _texts() -> dict[str, str]:
+    """Strings the page's script shows, translated into the request's language."""
+    return {
+        "loading": _("Loading"),
+        "error": _("Could not load the data."),
+        "noDatasets": _(
+            "No datasets yet. Create one from the demo feed, a CSV file or an exchange."
+        ),
+        "noBacktests": _("No backtests yet. Pick a strategy version and a dataset and run one."),
+        "noTrades": _("The backtest made no trades."),
+        "noReadyDatasets": _("No ready dataset"),
+        "delete": _("Delete"),
+        "preview": _("Preview"),
+        "report": _("Report"),
+        "confirmDelete": _("Delete this dataset?"),
+        "queued": _("queued"),
+        "running": _("running"),
+        "succeeded": _("succeeded"),
+        "failed": _("failed"),
+        "ready": _("ready"),
+        "importing": _("importing"),
+        "page": _("Page"),
+        "src_demo": _("demo feed"),
+        "src_csv": _("CSV"),
+        "src_exchange": _("exchange"),
+        "exitSignal": _("signal"),
+        "exitTakeProfit": _("take profit"),
+        "exitStopLoss": _("stop loss"),
+        "exitTrailingStop": _("trailing stop"),
+        "openPosition": _("Open at the end (marked at the last close, not a trade)"),
+    }
+
+
+def _context(request) -> dict:
+    membership, _memberships = current_membership(request)
+    return {
+        "membership": membership,
+        "can_write": membership is not None and membership.allows(Role.TRADER),
+        "texts": _texts(),
+    }
+
+
+@login_required
+def lab_page(request):
+    context = _context(request)
+    membership = context["membership"]
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    context.update(
+        {
+            "versions": (
+                selectors.strategy_versions(workspace=membership.workspace) if membership else []
+            ),
+            "connections": (
+                selectors.connections(workspace=membership.workspace) if membership else []
+            ),
+            "symbols": list(INSTRUMENTS),
+            "timeframes": list(TIMEFRAME_MS),
+            # Range inputs are UTC; the default is the last seven whole days.
+            "default_start": (today - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+            "default_end": today.strftime("%Y-%m-%dT%H:%M"),
+        }
+    )
+    return render(request, "lab/lab.html", context)
+
+
+@login_required
+def backtest_page(request, backtest_id):
+    context = _context(request)
+    membership = context["membership"]
+    if membership is None:
+        raise Http404
+    # Only the current workspace's backtests: another workspace's id is simply not found.
+    backtest = selectors.backtests(workspace=membership.workspace).filter(pk=backtest_id).first()
+    if backtest is None:
+        raise Http404
+    context["backtest"] = backtest
+    return render(request, "lab/backtest.html", context)

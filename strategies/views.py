@@ -1,0 +1,143 @@
+"""Web pages of strategies: the list, and the editor of a new or an existing strategy.
+
+The pages render the workspace's strategy (if any), the DSL's examples and their translated
+texts; the page's script (static/js/strategies.js) does the rest through the REST API, so the
+pages and API clients go through the same validation and the same services.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from strategies import selectors
+from strategies.dsl import DSL_VERSION, examples
+from workspaces.models import Role
+from workspaces.ui import current_membership
+
+# Titles of the bundled examples (strategies/dsl/examples/<name>.json), in the editor's list.
+EXAMPLE_TITLES = {
+    "sma_crossover": gettext_lazy("SMA crossover"),
+    "rsi_mean_reversion": gettext_lazy("RSI mean reversion"),
+    "macd_trend": gettext_lazy("MACD trend"),
+    "bollinger_breakout": gettext_lazy("Bollinger breakout"),
+    "atr_trailing_stop": gettext_lazy("ATR trailing stop"),
+}
+# The example a new strategy starts from.
+STARTER_EXAMPLE = "sma_crossover"
+
+
+def _texts() -> dict[str, str]:
+    """Strings the page's script shows, translated into the request's language."""
+    return {
+        "loading": _("Loading"),
+        "loadError": _("Could not load the data."),
+        "noStrategies": _("No strategies yet. Create one from an example."),
+        "noVersions": _("No versions yet."),
+        "line": _("line"),
+        "column": _("column"),
+        "unexpectedEnd": _("The text ends too early."),
+        "unexpectedChar": _("Unexpected character"),
+        "expectedKey": _("Expected a field name in double quotes."),
+        "expectedColon": _("Expected ':' after the field name."),
+        "expectedCommaBrace": _("Expected ',' or '}'."),
+        "expectedCommaBracket": _("Expected ',' or ']'."),
+        "badString": _("Unterminated or invalid string."),
+        "badNumber": _("Invalid number."),
+        "trailing": _("Unexpected text after the end of the document."),
+        "unchangedLines": _("unchanged lines"),
+        "syntaxError": _("JSON syntax error"),
+        "duplicateKey": _("Duplicate key"),
+        "valid": _("The body is valid."),
+        "warmup": _("candles before the first possible signal"),
+        "lookback": _("candles a bot loads at start"),
+        "errorsFound": _("Errors found"),
+        "validating": _("Validating"),
+        "saving": _("Saving"),
+        "savedVersion": _("Saved as version"),
+        "created": _("Strategy created"),
+        "detailsSaved": _("Details saved."),
+        "confirmDelete": _("Delete this strategy and all its versions?"),
+        "confirmReplace": _("Replace the editor's unsaved text?"),
+        "unsaved": _("Unsaved changes"),
+        "editingFrom": _("Based on version"),
+        "open": _("Open in editor"),
+        "latest": _("latest"),
+        "same": _("The two versions are identical."),
+        "pickTwo": _("Pick two versions to compare."),
+        "bodyFields": _("Body fields"),
+        "indicators": _("Indicators"),
+        "conditions": _("Conditions"),
+        "operands": _("Operands"),
+        "exitRules": _("Exit rules"),
+        "sizing": _("Sizing"),
+        "required": _("required"),
+        "cursorHint": _("At the cursor"),
+        "noHint": _("Put the cursor on a field to see its description."),
+    }
+
+
+def _context(request) -> dict:
+    membership, _memberships = current_membership(request)
+    return {
+        "membership": membership,
+        "can_write": membership is not None and membership.allows(Role.TRADER),
+        "texts": _texts(),
+    }
+
+
+def _examples() -> list[dict]:
+    """The bundled examples, titled ones in EXAMPLE_TITLES' order (simplest first)."""
+    bodies = examples()
+    order = [name for name in EXAMPLE_TITLES if name in bodies]
+    order += sorted(name for name in bodies if name not in EXAMPLE_TITLES)
+    return [
+        {"name": name, "title": str(EXAMPLE_TITLES.get(name, name)), "body": bodies[name]}
+        for name in order
+    ]
+
+
+@login_required
+def strategies_page(request):
+    """The workspace's strategies (loaded by the page's script) and the way to a new one."""
+    return render(request, "strategies/list.html", _context(request))
+
+
+def _editor(request, strategy) -> dict:
+    """Context of the editor: the strategy and its latest version (None for a new one)."""
+    context = _context(request)
+    context.update(
+        {
+            "strategy": strategy,
+            "latest": selectors.latest_version(strategy=strategy) if strategy else None,
+            "examples": _examples(),
+            "starter": STARTER_EXAMPLE,
+            "dsl_version": DSL_VERSION,
+        }
+    )
+    return context
+
+
+@login_required
+def strategy_new_page(request):
+    """The editor for a new strategy, starting from the starter example."""
+    context = _editor(request, None)
+    if context["membership"] is None:
+        raise Http404
+    return render(request, "strategies/editor.html", context)
+
+
+@login_required
+def strategy_page(request, strategy_id):
+    """The editor of one strategy of the current workspace, holding its latest version."""
+    membership, _memberships = current_membership(request)
+    if membership is None:
+        raise Http404
+    # Only the current workspace's strategies: another workspace's id is simply not found.
+    strategy = selectors.strategies(workspace=membership.workspace).filter(pk=strategy_id).first()
+    if strategy is None:
+        raise Http404
+    return render(request, "strategies/editor.html", _editor(request, strategy))

@@ -1,0 +1,89 @@
+"""The connections page: who sees which controls, and its texts in Russian and English."""
+
+import json
+import re
+from pathlib import Path
+
+import polib
+import pytest
+
+from tests.conftest import PASSWORD, make_user
+from workspaces.models import Membership, Role
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def login(client, workspace, role: str):
+    user = Membership.objects.select_related("user").get(workspace=workspace, role=role).user
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def script_texts(html: str) -> dict:
+    found = re.search(
+        r'<script id="connections-texts" type="application/json">(.*?)</script>', html
+    )
+    return json.loads(found.group(1))
+
+
+def test_the_page_needs_a_login(client):
+    response = client.get("/connections")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login")
+
+
+def test_admins_get_the_form_with_password_inputs(client, workspace):
+    html = login(client, workspace, Role.ADMIN).get("/connections").content.decode()
+
+    assert 'id="connection-form"' in html
+    for name in ("api_key", "api_secret", "passphrase"):
+        assert re.search(rf'name="{name}" type="password" autocomplete="new-password"', html)
+    assert 'data-can-manage="1"' in html
+    assert 'data-can-test="1"' in html
+    assert '<option value="binance">' in html
+
+
+def test_traders_test_but_do_not_manage_and_viewers_only_read(client, workspace):
+    html = login(client, workspace, Role.TRADER).get("/connections").content.decode()
+    assert 'id="connection-form"' not in html
+    assert 'data-can-manage="0"' in html
+    assert 'data-can-test="1"' in html
+    client.logout()
+    html = login(client, workspace, Role.VIEWER).get("/connections").content.decode()
+    assert 'data-can-manage="0"' in html
+    assert 'data-can-test="0"' in html
+
+
+def test_russian_by_default_english_on_request(client, workspace):
+    login(client, workspace, Role.ADMIN)
+    russian = client.get("/connections").content.decode()
+    assert "Подключения к биржам" in russian
+    assert "Создать подключение" in russian
+    assert script_texts(russian)["test"] == "Проверить"  # the script's texts, from the server
+
+    client.cookies["django_language"] = "en"
+    english = client.get("/connections").content.decode()
+    assert "Exchange connections" in english
+    assert "Create connection" in english
+    assert script_texts(english)["test"] == "Test"
+
+
+def test_a_user_without_a_workspace_sees_an_empty_state(client):
+    make_user("lonely")
+    client.login(username="lonely", password=PASSWORD)
+    html = client.get("/connections").content.decode()
+    assert 'id="connections-page"' not in html
+    assert 'class="empty"' in html
+
+
+def test_every_text_of_the_page_has_a_russian_translation():
+    template = (ROOT / "templates/exchanges/connections.html").read_text()
+    views = (ROOT / "exchanges/views.py").read_text()
+    msgids = set(re.findall(r'{% translate "([^"]+)" %}', template))
+    msgids |= set(re.findall(r'_\("([^"]+)"\)', views))
+    catalogue = polib.pofile(str(ROOT / "exchanges/locale/ru/LC_MESSAGES/django.po"))
+    translated = {entry.msgid for entry in catalogue if entry.msgstr}
+    assert len(msgids) > 30
+    assert msgids - translated == set()
