@@ -295,6 +295,25 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 LIVE_TRADING_ENABLED = env.bool("LIVE_TRADING_ENABLED", default=False)
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
 
+# Exchanges: one ccxt HTTP request's timeout; how long a ccxt exchange's markets stay cached.
+# Markets (symbols, precision, limits) change a few times a month; an hour keeps a ticker request
+# from reloading thousands of them and still picks up a new listing the same day.
+EXCHANGE_TIMEOUT_MS = env.int("EXCHANGE_TIMEOUT_MS", default=10_000)
+EXCHANGE_MARKETS_CACHE_SECONDS = env.int("EXCHANGE_MARKETS_CACHE_SECONDS", default=3600)
+
+# Terminal: how long one request owns the sending of a journaled order (longer than a venue call
+# may take, so a concurrent duplicate never sends it twice); and the age after which an order the
+# venue never acknowledged is looked up there by client order id (rejected if it has none).
+TERMINAL_SUBMIT_LEASE_SECONDS = env.int("TERMINAL_SUBMIT_LEASE_SECONDS", default=30)
+TERMINAL_RECONCILE_AFTER_SECONDS = env.int("TERMINAL_RECONCILE_AFTER_SECONDS", default=120)
+
+# Lab limits: candles per dataset (2M = two years of 1m), CSV upload size (~3M lines), candles
+# asked per fetch_ohlcv page of an import, and when a "running" backtest counts as abandoned.
+LAB_MAX_DATASET_ROWS = env.int("LAB_MAX_DATASET_ROWS", default=2_000_000)
+LAB_MAX_UPLOAD_BYTES = env.int("LAB_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+LAB_IMPORT_PAGE_LIMIT = env.int("LAB_IMPORT_PAGE_LIMIT", default=1000)
+LAB_STALE_RUNNING_SECONDS = env.int("LAB_STALE_RUNNING_SECONDS", default=900)
+
 # --- production hardening --------------------------------------------------------------------
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -21,11 +21,11 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt
+from django.conf import settings
 from django.core.cache import cache
 from django.views.decorators.debug import sensitive_variables
 
 from config.logging import redact_text
-from exchanges.conf import setting
 from exchanges.exceptions import (
     ExchangeAuthFailed,
     ExchangeError,
@@ -108,7 +108,7 @@ def new_client(exchange_id: str, *, sandbox: bool, credentials: dict[str, str]) 
     """A ccxt client for `exchange_id` with our options, timeout, rate limiter and credentials."""
     config: dict[str, Any] = {
         "enableRateLimit": True,
-        "timeout": setting("EXCHANGE_TIMEOUT_MS"),
+        "timeout": settings.EXCHANGE_TIMEOUT_MS,
         "logger": _WIRE_LOGGER,
         "options": {**DEFAULT_OPTIONS, **EXCHANGE_OPTIONS.get(exchange_id, {})},
     }
@@ -331,7 +331,7 @@ class CcxtGateway(Gateway):
             cache.set(
                 self._markets_key,
                 {"markets": self._client.markets, "currencies": self._client.currencies},
-                timeout=setting("EXCHANGE_MARKETS_CACHE_SECONDS"),
+                timeout=settings.EXCHANGE_MARKETS_CACHE_SECONDS,
             )
         except Exception:
             logger.warning("exchange.markets_cache_unavailable", exc_info=True)

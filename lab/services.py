@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, BinaryIO
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -38,7 +39,6 @@ from exchanges.demo.instruments import INSTRUMENTS
 from exchanges.gateway import gateway_for
 from exchanges.models import ExchangeConnection
 from lab import storage
-from lab.conf import limit
 from lab.csvformat import CsvErrors, parse_candles
 from lab.exceptions import BacktestActive, BacktestFailure, DatasetInUse, ImportFailure
 from lab.models import Backtest, BacktestTrade, Dataset
@@ -146,11 +146,11 @@ def _check_range(start: datetime, end: datetime, timeframe: str) -> tuple[int, i
     if end > timezone.now():
         raise ValidationProblem.at("/end", "The end must not be in the future.")
     rows = (end_ms - start_ms) // TIMEFRAME_MS[timeframe]
-    if rows > limit("LAB_MAX_DATASET_ROWS"):
+    if rows > settings.LAB_MAX_DATASET_ROWS:
         raise ValidationProblem.at(
             "/end",
             f"The range holds about {rows} {timeframe} candles; "
-            f"a dataset has at most {limit('LAB_MAX_DATASET_ROWS')}.",
+            f"a dataset has at most {settings.LAB_MAX_DATASET_ROWS}.",
         )
     return start_ms, end_ms
 
@@ -284,13 +284,13 @@ def create_csv_dataset(
                 "/amount_step",
                 f"Give the lot size of {symbol}: the demo exchange does not list it.",
             )
-    if size > limit("LAB_MAX_UPLOAD_BYTES"):
+    if size > settings.LAB_MAX_UPLOAD_BYTES:
         raise ValidationProblem.at(
-            "/file", f"The file is larger than {limit('LAB_MAX_UPLOAD_BYTES')} bytes."
+            "/file", f"The file is larger than {settings.LAB_MAX_UPLOAD_BYTES} bytes."
         )
     _check_name_free(workspace, name)
     try:
-        candles = parse_candles(file, timeframe_ms=span, max_rows=limit("LAB_MAX_DATASET_ROWS"))
+        candles = parse_candles(file, timeframe_ms=span, max_rows=settings.LAB_MAX_DATASET_ROWS)
     except CsvErrors as exc:
         errors = [{"pointer": "/file", "detail": message} for message in exc.errors]
         raise ValidationProblem(errors, detail="The CSV file has errors.") from None
@@ -399,7 +399,7 @@ def _fetch_pages(gateway, dataset: Dataset, start_ms: int, end_ms: int) -> Itera
     """Page through fetch_ohlcv from start_ms until end_ms (or until the exchange runs dry)."""
     span = TIMEFRAME_MS[dataset.timeframe]
     cursor = -(-start_ms // span) * span
-    page_size = limit("LAB_IMPORT_PAGE_LIMIT")
+    page_size = settings.LAB_IMPORT_PAGE_LIMIT
     while cursor < end_ms:
         batch = gateway.fetch_ohlcv(
             dataset.symbol, dataset.timeframe, since=cursor, limit=page_size
@@ -462,9 +462,9 @@ def _import_candles(gateway, dataset: Dataset, start_ms: int, end_ms: int) -> Ca
             raise ImportFailure("The exchange returned candles out of time order.")
         timestamps.extend(page.ts)
         rows.extend(page.rows)
-        if len(timestamps) > limit("LAB_MAX_DATASET_ROWS"):
+        if len(timestamps) > settings.LAB_MAX_DATASET_ROWS:
             raise ImportFailure(
-                f"The range holds more than {limit('LAB_MAX_DATASET_ROWS')} candles."
+                f"The range holds more than {settings.LAB_MAX_DATASET_ROWS} candles."
             )
         done = (page.ts[-1] + TIMEFRAME_MS[dataset.timeframe] - start_ms) / (end_ms - start_ms)
         if not _set_dataset_progress(dataset.pk, int(done * 100)):
@@ -671,7 +671,7 @@ def fail_stale_backtests(*, older_than: timedelta | None = None) -> int:
     message is not redelivered, and without this the backtest, and its dataset, could never be
     deleted. Beat runs it through the task `lab.fail_stale_backtests`.
     """
-    older_than = older_than or timedelta(seconds=limit("LAB_STALE_RUNNING_SECONDS"))
+    older_than = older_than or timedelta(seconds=settings.LAB_STALE_RUNNING_SECONDS)
     stale = Backtest.objects.filter(
         status=Backtest.Status.RUNNING, started_at__lt=timezone.now() - older_than
     )
