@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
-from exchanges.demo import feed  # noqa: E402
+from exchanges.demo import feed
 
 NOW = 1_795_000_000_000  # a fixed instant so runs compare
 HOUR_MS = 3_600_000
@@ -31,14 +31,14 @@ def best_of(repeat: int, call) -> float:
 def main() -> None:
     rows = [
         (
-            "43,200 × 1m candles",
+            "43,200 x 1m candles",
             best_of(5, lambda: feed.candles("BTC/USDT", "1m", start_ms=NOW, limit=43_200)),
         )
     ]
     for timeframe in feed.TIMEFRAMES:
         rows.append(
             (
-                f"latest 1000 × {timeframe}",
+                f"latest 1000 x {timeframe}",
                 best_of(5, lambda tf=timeframe: feed.latest_candles("ETH/USDT", tf, 1000, NOW)),
             )
         )

@@ -6,3 +6,7 @@ class TerminalConfig(AppConfig):
 
     name = "terminal"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the metrics at startup, so /metrics lists them before the first order.
+        from terminal import metrics  # noqa: F401

@@ -1,3 +1,9 @@
 """Web UI routes of this app."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from terminal import views
+
+urlpatterns = [
+    path("terminal", views.terminal_page, name="ui-terminal"),
+]

@@ -1,0 +1,64 @@
+"""Operator console: the order journal and its events, read-only.
+
+Orders change only through the terminal's services (placed and canceled through the API, kept
+in step with the venue); an edit here could only make the journal disagree with the exchange.
+"""
+
+from django.contrib import admin
+
+from terminal.models import Order, OrderEvent
+
+
+class _ReadOnly:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderEventInline(_ReadOnly, admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    fields = ["created_at", "from_status", "to_status", "filled", "message", "request_id"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+
+
+@admin.register(Order)
+class OrderAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "workspace",
+        "connection",
+        "symbol",
+        "side",
+        "type",
+        "amount",
+        "price",
+        "status",
+        "filled",
+        "average",
+        "fee",
+        "created_by",
+    ]
+    list_filter = ["status", "side", "type", "connection__exchange", "symbol", "created_at"]
+    search_fields = [
+        "id",
+        "client_order_id",
+        "idempotency_key",
+        "exchange_order_id",
+        "symbol",
+        "workspace__name",
+        "connection__name",
+        "created_by__username",
+    ]
+    date_hierarchy = "created_at"
+    list_select_related = ["workspace", "connection", "created_by"]
+    inlines = [OrderEventInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]

@@ -1,0 +1,175 @@
+"""Serializers of the terminal API: they validate input and render output, they never save.
+
+Decimals leave as strings without trailing zeros ("0.00012", "95000.1"); `ts` is epoch ms.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from exchanges.numbers import tidy
+from terminal.marketdata import DEFAULT_CANDLES, MAX_CANDLES, TIMEFRAMES
+from terminal.models import Order
+
+# What an idempotency key may hold: printable ASCII, no spaces at the ends (as in headers).
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
+
+
+class DecimalString(serializers.DecimalField):
+    """A decimal rendered as a plain string without trailing zeros; null stays null."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", None)
+        kwargs.setdefault("decimal_places", None)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        return str(tidy(Decimal(value)))
+
+
+# --------------------------------------------------------------------------- query parameters
+
+
+class ConnectionQuerySerializer(serializers.Serializer):
+    connection = serializers.UUIDField(help_text="An exchange connection of the workspace.")
+
+
+class SymbolQuerySerializer(ConnectionQuerySerializer):
+    symbol = serializers.CharField(max_length=40, help_text='Unified symbol, e.g. "BTC/USDT".')
+
+
+class CandlesQuerySerializer(SymbolQuerySerializer):
+    timeframe = serializers.ChoiceField(choices=TIMEFRAMES, default="1m")
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_CANDLES,
+        default=DEFAULT_CANDLES,
+        help_text=f"How many candles, the newest last (at most {MAX_CANDLES}).",
+    )
+
+
+class OrderListQuerySerializer(serializers.Serializer):
+    connection = serializers.UUIDField(required=False)
+    symbol = serializers.CharField(max_length=40, required=False)
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+
+
+# --------------------------------------------------------------------------- market data
+
+
+class InstrumentSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    base = serializers.CharField()
+    quote = serializers.CharField()
+    price_step = DecimalString(allow_null=True, help_text="Tick size: prices are multiples of it.")
+    amount_step = DecimalString(allow_null=True, help_text="Lot size: amounts are multiples of it.")
+    min_amount = DecimalString(allow_null=True)
+    min_notional = DecimalString(allow_null=True, help_text="Minimum amount * price, in quote.")
+
+
+class TickerSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    ts = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds.")
+    last = DecimalString(allow_null=True)
+    bid = DecimalString(allow_null=True)
+    ask = DecimalString(allow_null=True)
+    high = DecimalString(allow_null=True, help_text="24 h high.")
+    low = DecimalString(allow_null=True, help_text="24 h low.")
+    volume = DecimalString(allow_null=True, help_text="24 h volume in the base asset.")
+
+
+class CandleSerializer(serializers.Serializer):
+    ts = serializers.IntegerField(help_text="The candle's open time, epoch milliseconds.")
+    open = DecimalString()
+    high = DecimalString()
+    low = DecimalString()
+    close = DecimalString()
+    volume = DecimalString()
+
+
+class BalanceSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    free = DecimalString()
+    used = DecimalString(help_text="Held by open orders.")
+    total = DecimalString()
+
+
+class PositionSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    amount = DecimalString(help_text="Net amount of the base asset; negative for a short.")
+    average_entry = DecimalString(allow_null=True)
+    mark = DecimalString(allow_null=True, help_text="The current (last) price.")
+    unrealized_pnl = DecimalString(allow_null=True, help_text="In the quote asset.")
+
+
+# --------------------------------------------------------------------------- orders
+
+
+class OrderSerializer(serializers.Serializer):
+    """An order of the journal, as the venue last reported it.
+
+    A plain Serializer with every field spelled out: it renders each order response, and a
+    ModelSerializer would rebuild its fields from the model on every request.
+    """
+
+    id = serializers.UUIDField(read_only=True)
+    client_order_id = serializers.CharField(
+        read_only=True, help_text="What the venue knows the order by (derived from the key)."
+    )
+    connection = serializers.UUIDField(source="connection_id", read_only=True)
+    symbol = serializers.CharField(read_only=True)
+    side = serializers.ChoiceField(choices=Order.Side.choices, read_only=True)
+    type = serializers.ChoiceField(choices=Order.Type.choices, read_only=True)
+    amount = DecimalString(read_only=True)
+    price = DecimalString(read_only=True, allow_null=True, help_text="The limit; null for market.")
+    status = serializers.ChoiceField(choices=Order.Status.choices, read_only=True)
+    filled = DecimalString(read_only=True)
+    average = DecimalString(read_only=True, allow_null=True, help_text="Average fill price.")
+    fee = DecimalString(read_only=True, allow_null=True)
+    fee_currency = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    """A new order. Send the idempotency key as header `Idempotency-Key` or as `client_order_id`."""
+
+    connection = serializers.UUIDField()
+    symbol = serializers.CharField(max_length=40)
+    side = serializers.ChoiceField(choices=Order.Side.choices)
+    type = serializers.ChoiceField(choices=Order.Type.choices)
+    amount = serializers.DecimalField(max_digits=36, decimal_places=18)
+    price = serializers.DecimalField(
+        max_digits=36,
+        decimal_places=18,
+        required=False,
+        allow_null=True,
+        help_text="Limit orders only.",
+    )
+    client_order_id = serializers.CharField(
+        max_length=255,
+        required=False,
+        help_text="The idempotency key, when not sent as the Idempotency-Key header.",
+    )
+
+    def validate_amount(self, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise serializers.ValidationError("The amount must be positive.")
+        return value
+
+    def validate_price(self, value: Decimal | None) -> Decimal | None:
+        if value is not None and value <= 0:
+            raise serializers.ValidationError("The price must be positive.")
+        return value
+
+    def validate_client_order_id(self, value: str) -> str:
+        if not IDEMPOTENCY_KEY_PATTERN.match(value):
+            raise serializers.ValidationError(
+                "Use printable ASCII characters without spaces at the ends."
+            )
+        return value

@@ -1,0 +1,59 @@
+"""Read-side queries of the terminal, always within one workspace."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from exchanges import selectors as exchange_selectors
+from exchanges.models import ExchangeConnection
+from terminal.exceptions import ConnectionNotFound
+from terminal.models import Order
+from workspaces.models import Workspace
+
+
+def connection(*, workspace: Workspace, connection_id: uuid.UUID | str) -> ExchangeConnection:
+    """One connection of the workspace, or ConnectionNotFound (also for another workspace's)."""
+    found = exchange_selectors.connections(workspace=workspace).filter(pk=connection_id).first()
+    if found is None:
+        raise ConnectionNotFound(f"The workspace has no exchange connection {connection_id}.")
+    return found
+
+
+def orders(
+    *,
+    workspace: Workspace,
+    connection_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    status: str | None = None,
+) -> QuerySet[Order]:
+    """The workspace's orders, newest first, optionally of one connection, symbol or status."""
+    queryset = Order.objects.filter(workspace=workspace).select_related("connection")
+    if connection_id is not None:
+        queryset = queryset.filter(connection_id=connection_id)
+    if symbol:
+        queryset = queryset.filter(symbol=symbol)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-created_at", "-id")
+
+
+def order_by_key(*, workspace: Workspace, client_order_id: str) -> Order | None:
+    """The workspace's order with this client order id (i.e. this idempotency key), if any."""
+    return (
+        Order.objects.filter(workspace=workspace, client_order_id=client_order_id)
+        .select_related("connection")
+        .first()
+    )
+
+
+def filled_orders(*, workspace: Workspace, connection: ExchangeConnection) -> QuerySet[Order]:
+    """Orders of the connection that filled something, in the order they were placed.
+
+    Positions are built from them (terminal.positions); the oldest comes first because the
+    average entry depends on the sequence of fills.
+    """
+    return Order.objects.filter(
+        workspace=workspace, connection=connection, filled__gt=0, average__isnull=False
+    ).order_by("created_at", "id")
