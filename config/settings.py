@@ -153,8 +153,16 @@ if env.str("DATABASE_URL", default=""):
     DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
         "django.db.backends.", "django_prometheus.db.backends."
     )
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # daphne runs each request in a thread of its own, so persistent per-thread connections
+        # (CONN_MAX_AGE) would never be reused and would pile up until PostgreSQL refuses more.
+        # A psycopg pool per process shares a few connections across all threads instead.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+        }
     # Django prefixes the test database name with test_, so CI never touches the real one.
 else:
     embedded.ensure_var_dir(VAR_DIR)
