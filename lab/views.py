@@ -17,8 +17,7 @@ from django.utils.translation import gettext as _
 from exchanges.demo.instruments import INSTRUMENTS
 from lab import selectors
 from strategies.engine import TIMEFRAME_MS
-from workspaces.models import Role
-from workspaces.ui import current_membership
+from workspaces.ui import page_context
 
 
 def _texts() -> dict[str, str]:
@@ -54,18 +53,9 @@ def _texts() -> dict[str, str]:
     }
 
 
-def _context(request) -> dict:
-    membership, _memberships = current_membership(request)
-    return {
-        "membership": membership,
-        "can_write": membership is not None and membership.allows(Role.TRADER),
-        "texts": _texts(),
-    }
-
-
 @login_required
 def lab_page(request):
-    context = _context(request)
+    context = page_context(request, texts=_texts())
     membership = context["membership"]
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     context.update(
@@ -88,7 +78,7 @@ def lab_page(request):
 
 @login_required
 def backtest_page(request, backtest_id):
-    context = _context(request)
+    context = page_context(request, texts=_texts())
     membership = context["membership"]
     if membership is None:
         raise Http404

@@ -15,8 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from strategies import selectors
 from strategies.dsl import DSL_VERSION, examples
-from workspaces.models import Role
-from workspaces.ui import current_membership
+from workspaces.ui import current_membership, page_context
 
 # Titles of the bundled examples (strategies/dsl/examples/<name>.json), in the editor's list.
 EXAMPLE_TITLES = {
@@ -80,15 +79,6 @@ def _texts() -> dict[str, str]:
     }
 
 
-def _context(request) -> dict:
-    membership, _memberships = current_membership(request)
-    return {
-        "membership": membership,
-        "can_write": membership is not None and membership.allows(Role.TRADER),
-        "texts": _texts(),
-    }
-
-
 def _examples() -> list[dict]:
     """The bundled examples, titled ones in EXAMPLE_TITLES' order (simplest first)."""
     bodies = examples()
@@ -103,12 +93,12 @@ def _examples() -> list[dict]:
 @login_required
 def strategies_page(request):
     """The workspace's strategies (loaded by the page's script) and the way to a new one."""
-    return render(request, "strategies/list.html", _context(request))
+    return render(request, "strategies/list.html", page_context(request, texts=_texts()))
 
 
 def _editor(request, strategy) -> dict:
     """Context of the editor: the strategy and its latest version (None for a new one)."""
-    context = _context(request)
+    context = page_context(request, texts=_texts())
     context.update(
         {
             "strategy": strategy,

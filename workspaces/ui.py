@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from workspaces import selectors
-from workspaces.models import Membership
+from workspaces.models import Membership, Role
 
 SESSION_KEY = "workspace_id"
 
@@ -38,3 +38,14 @@ def switch_workspace(request, workspace_id: str) -> bool:
     request.session[SESSION_KEY] = str(workspace_id)
     request.__dict__.pop("_ui_memberships", None)
     return True
+
+
+def page_context(request, *, texts: dict[str, str]) -> dict:
+    """What a workspace page's template needs: the membership, whether it may write (trader and
+    up), and the page's translated texts for its script."""
+    membership, _memberships = current_membership(request)
+    return {
+        "membership": membership,
+        "can_write": membership is not None and membership.allows(Role.TRADER),
+        "texts": texts,
+    }
