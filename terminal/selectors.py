@@ -57,3 +57,11 @@ def filled_orders(*, workspace: Workspace, connection: ExchangeConnection) -> Qu
     return Order.objects.filter(
         workspace=workspace, connection=connection, filled__gt=0, average__isnull=False
     ).order_by("created_at", "id")
+
+
+def connections_with_fills(*, workspace: Workspace) -> QuerySet[ExchangeConnection]:
+    """The workspace's connections on which some order filled: where positions can exist."""
+    return ExchangeConnection.objects.filter(
+        workspace=workspace,
+        pk__in=Order.objects.filter(workspace=workspace, filled__gt=0).values("connection_id"),
+    ).order_by("name", "id")

@@ -99,7 +99,15 @@ class BalanceSerializer(serializers.Serializer):
     total = DecimalString()
 
 
+class PositionsQuerySerializer(serializers.Serializer):
+    connection = serializers.UUIDField(
+        required=False,
+        help_text="Only this connection's positions; without it, every connection's.",
+    )
+
+
 class PositionSerializer(serializers.Serializer):
+    connection = serializers.UUIDField(help_text="The exchange connection holding the position.")
     symbol = serializers.CharField()
     amount = DecimalString(help_text="Net amount of the base asset; negative for a short.")
     average_entry = DecimalString(allow_null=True)

@@ -25,6 +25,7 @@ from terminal.api.serializers import (
     OrderListQuerySerializer,
     OrderSerializer,
     PositionSerializer,
+    PositionsQuerySerializer,
     SymbolQuerySerializer,
     TickerSerializer,
 )
@@ -145,11 +146,11 @@ class BalancesView(_ConnectionView):
 
 @extend_schema(
     tags=["terminal"],
-    summary="Positions of a connection",
-    parameters=[ConnectionQuerySerializer],
+    summary="Positions of the workspace, or of one connection",
+    parameters=[PositionsQuerySerializer],
     responses={200: PositionSerializer(many=True), **_VENUE_PROBLEMS},
     description=(
-        "Net positions of the workspace's filled orders on the connection, by symbol: net "
+        "Net positions of the workspace's filled orders per connection and symbol: net "
         "amount, average entry (amount-weighted over the fills that opened or added to the "
         "position; reductions keep it), mark (last price) and unrealized PnL = (mark - entry) * "
         "amount. Flat symbols are left out. See docs/terminal.md."
@@ -159,8 +160,18 @@ class PositionsView(_ConnectionView):
     serializer_class = PositionSerializer
 
     def get(self, request):
-        connection, _query_data = self.connection_and_query(request)
-        rows = services.positions(workspace=request.workspace, connection=connection)
+        query = _query(PositionsQuerySerializer, request)
+        if "connection" in query:
+            connections = [
+                selectors.connection(workspace=request.workspace, connection_id=query["connection"])
+            ]
+        else:
+            connections = selectors.connections_with_fills(workspace=request.workspace)
+        rows = [
+            {"connection": connection.pk, **row}
+            for connection in connections
+            for row in services.positions(workspace=request.workspace, connection=connection)
+        ]
         return Response(PositionSerializer(rows, many=True).data)
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from exchanges.demo.venue import wall_clock_ms
+from exchanges.models import ExchangeConnection
 from exchanges.services import match_demo_orders
 from terminal.models import Order
 from terminal.positions import Fill, NetPosition, net_positions
@@ -94,6 +95,7 @@ def test_positions_from_the_workspaces_fills(trader_api, viewer_api, connection)
 
     assert response.status_code == 200
     [btc] = response.json()  # ETH went flat
+    assert btc["connection"] == str(connection.pk)
     buys = Order.objects.filter(symbol="BTC/USDT", side="buy").order_by("created_at")
     expected_entry = sum(o.filled * o.average for o in buys) / sum(o.filled for o in buys)
     assert btc["symbol"] == "BTC/USDT"
@@ -121,6 +123,25 @@ def test_positions_count_a_limit_order_that_filled_since_the_last_read(trader_ap
 
 
 @pytest.mark.django_db
-def test_positions_need_a_connection(viewer_api):
-    body = assert_problem(viewer_api.get("/api/v1/terminal/positions"), 400)
+def test_positions_without_a_connection_cover_every_connection(
+    trader_api, viewer_api, connection, workspace
+):
+    second = ExchangeConnection.objects.create(workspace=workspace, name="Second", exchange="demo")
+    assert place(trader_api, connection, amount="0.002").status_code == 201
+    assert place(trader_api, second, symbol="ETH/USDT", amount="0.01").status_code == 201
+
+    rows = viewer_api.get("/api/v1/terminal/positions").json()
+
+    assert sorted((row["connection"], row["symbol"]) for row in rows) == sorted(
+        [(str(connection.pk), "BTC/USDT"), (str(second.pk), "ETH/USDT")]
+    )
+
+
+@pytest.mark.django_db
+def test_positions_validate_the_connection(viewer_api, other_workspace):
+    body = assert_problem(viewer_api.get("/api/v1/terminal/positions?connection=nope"), 400)
     assert body["errors"][0]["pointer"] == "/connection"
+    foreign = ExchangeConnection.objects.create(
+        workspace=other_workspace, name="Theirs", exchange="demo"
+    )
+    assert_problem(viewer_api.get(f"/api/v1/terminal/positions?connection={foreign.pk}"), 404)
