@@ -25,8 +25,8 @@ app.conf.task_routes = {
 }
 
 app.conf.beat_schedule = {
-    # Worker and beat liveness for /ready and the status board; 15 s keeps "stale" detection
-    # (HEARTBEAT_STALE_SECONDS, 60 s) well ahead of a missed beat or two.
+    # Worker and beat liveness (status.Heartbeat, read by the operator console and the status
+    # board); every 15 s, so a process missing a minute of beats is clearly down, not just late.
     "status-heartbeat": {
         "task": "status.heartbeat",
         "schedule": schedule(15.0),

@@ -301,8 +301,6 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 # --- product settings ------------------------------------------------------------------------
 LIVE_TRADING_ENABLED = env.bool("LIVE_TRADING_ENABLED", default=False)
-HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=60)
-
 # Exchanges: one ccxt HTTP request's timeout; how long a ccxt exchange's markets stay cached.
 # Markets (symbols, precision, limits) change a few times a month; an hour keeps a ticker request
 # from reloading thousands of them and still picks up a new listing the same day.

@@ -32,8 +32,3 @@ def memberships_of(*, user: User) -> QuerySet[Membership]:
 
 def members(*, workspace: Workspace) -> QuerySet[Membership]:
     return Membership.objects.select_related("user").filter(workspace=workspace)
-
-
-def audit_events(*, workspace: Workspace) -> QuerySet[AuditEvent]:
-    """The workspace's audit trail, newest first."""
-    return AuditEvent.objects.select_related("actor").filter(workspace=workspace)
