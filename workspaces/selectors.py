@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from workspaces.models import AuditEvent, Membership, Workspace
+from workspaces.models import Membership, Workspace
 
 
 def workspaces_of(*, user: User) -> QuerySet[Workspace]:
