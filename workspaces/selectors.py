@@ -1,4 +1,4 @@
-"""Read-side queries of workspaces, memberships and the audit trail."""
+"""Read-side queries of workspaces and memberships."""
 
 from __future__ import annotations
 
