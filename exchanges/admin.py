@@ -7,25 +7,14 @@ The encrypted column is not even loaded into the form.
 
 from django.contrib import admin, messages
 
+from config.admin import ReadOnlyAdminMixin
 from config.problems import Problem
 from exchanges import services
 from exchanges.models import DemoBalance, DemoFill, DemoOrder, ExchangeConnection
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
+class _ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Rows written only by the venue: operators read and search, nobody edits."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ExchangeConnection)

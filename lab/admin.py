@@ -2,8 +2,9 @@
 
 from django.contrib import admin, messages
 
+from config.admin import ReadOnlyAdminMixin
 from lab import services
-from lab.models import Backtest, BacktestTrade, Dataset
+from lab.models import TRADE_FIELDS, Backtest, BacktestTrade, Dataset
 
 
 @admin.register(Dataset)
@@ -59,18 +60,7 @@ class TradeInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = [
-        "seq",
-        "entry_time",
-        "exit_time",
-        "entry_price",
-        "exit_price",
-        "amount",
-        "fees",
-        "pnl",
-        "pnl_pct",
-        "exit_reason",
-    ]
+    fields = TRADE_FIELDS
     readonly_fields = fields
     show_change_link = False
 
@@ -80,7 +70,9 @@ class TradeInline(admin.TabularInline):
 
 
 @admin.register(Backtest)
-class BacktestAdmin(admin.ModelAdmin):
+class BacktestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Results are what the engine produced ("rerun" makes a new backtest); the API deletes a
+    # finished backtest together with its equity file.
     list_display = [
         "id",
         "workspace",
@@ -97,18 +89,8 @@ class BacktestAdmin(admin.ModelAdmin):
     list_filter = ["status", "engine_version", "created_at"]
     search_fields = ["id", "inputs_sha256", "workspace__name", "dataset__name"]
     list_select_related = ["workspace", "strategy_version__strategy", "dataset", "created_by"]
-    readonly_fields = [field.name for field in Backtest._meta.fields]
     inlines = [TradeInline]
     actions = ["rerun"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # results are what the engine produced; "rerun" makes a new backtest
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # the API deletes a finished backtest together with its equity file
 
     @admin.display(description="net PnL")
     def net_pnl(self, backtest: Backtest) -> str:
@@ -126,17 +108,7 @@ class BacktestAdmin(admin.ModelAdmin):
 
 
 @admin.register(BacktestTrade)
-class BacktestTradeAdmin(admin.ModelAdmin):
+class BacktestTradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["backtest", "seq", "entry_time", "exit_time", "amount", "pnl", "exit_reason"]
     list_filter = ["exit_reason"]
     search_fields = ["backtest__id"]
-    readonly_fields = [field.name for field in BacktestTrade._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

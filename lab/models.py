@@ -138,6 +138,21 @@ class Backtest(models.Model):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
+# A trade's result columns, in the order the API, the admin and the bulk COPY use them.
+TRADE_FIELDS = (
+    "seq",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "amount",
+    "fees",
+    "pnl",
+    "pnl_pct",
+    "exit_reason",
+)
+
+
 class BacktestTrade(models.Model):
     """A closed round trip of a backtest; `seq` numbers them from 1 in time order.
 

@@ -41,7 +41,7 @@ from exchanges.models import ExchangeConnection
 from lab import storage
 from lab.csvformat import CsvErrors, parse_candles
 from lab.exceptions import BacktestActive, BacktestFailure, DatasetInUse, ImportFailure
-from lab.models import Backtest, BacktestTrade, Dataset
+from lab.models import TRADE_FIELDS, Backtest, BacktestTrade, Dataset
 from lab.simulator import ENGINE_VERSION, BacktestResult, simulate
 from strategies.dsl import InvalidBody
 from strategies.engine import TIMEFRAME_MS, Candles, compile_strategy
@@ -785,20 +785,7 @@ def _money(value: float) -> Decimal:
     return Decimal(f"{value:.8f}")
 
 
-_TRADE_COLUMNS = (
-    "id",
-    "backtest_id",
-    "seq",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "amount",
-    "fees",
-    "pnl",
-    "pnl_pct",
-    "exit_reason",
-)
+_TRADE_COLUMNS = ("id", "backtest_id", *TRADE_FIELDS)
 
 
 def _trade_values(backtest: Backtest, result: BacktestResult) -> list[tuple]:

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Max
 from django.utils.html import format_html
 
+from config.admin import ReadOnlyAdminMixin
 from strategies import services
 from strategies.exceptions import StrategyInUse
 from strategies.models import Strategy, StrategyVersion
@@ -93,7 +94,7 @@ class StrategyAdmin(admin.ModelAdmin):
 
 
 @admin.register(StrategyVersion)
-class StrategyVersionAdmin(admin.ModelAdmin):
+class StrategyVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Versions are immutable: operators read them; nothing is added, changed or deleted here."""
 
     list_display = ["strategy", "number", "short_sha", "created_by", "created_at"]
@@ -110,12 +111,3 @@ class StrategyVersionAdmin(admin.ModelAdmin):
     @admin.display(description="body")
     def pretty_body(self, obj) -> str:
         return _pretty_body(obj)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

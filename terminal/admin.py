@@ -6,21 +6,11 @@ in step with the venue); an edit here could only make the journal disagree with 
 
 from django.contrib import admin
 
+from config.admin import ReadOnlyAdminMixin
 from terminal.models import Order, OrderEvent
 
 
-class _ReadOnly:
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class OrderEventInline(_ReadOnly, admin.TabularInline):
+class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderEvent
     extra = 0
     fields = ["created_at", "from_status", "to_status", "filled", "message", "request_id"]
@@ -29,7 +19,7 @@ class OrderEventInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(_ReadOnly, admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "workspace",
@@ -59,6 +49,3 @@ class OrderAdmin(_ReadOnly, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["workspace", "connection", "created_by"]
     inlines = [OrderEventInline]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from config.admin import ReadOnlyAdminMixin
 from workspaces.models import AuditEvent, Membership, Workspace
 
 
@@ -35,7 +36,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: operators read and search, nobody edits or deletes."""
 
     list_display = ["created_at", "action", "actor", "workspace", "target_type", "target_id", "ip"]
@@ -43,15 +44,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["action", "actor__username", "workspace__name", "target_id", "request_id"]
     date_hierarchy = "created_at"
     list_select_related = ["actor", "workspace"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from exchanges.models import ExchangeConnection
 from lab import selectors
-from lab.models import Backtest, BacktestTrade, Dataset
+from lab.models import TRADE_FIELDS, Backtest, BacktestTrade, Dataset
 from lab.services import plain_decimal
 from strategies.engine import TIMEFRAME_MS
 from strategies.models import StrategyVersion
@@ -300,18 +300,7 @@ class TradeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BacktestTrade
-        fields = [
-            "seq",
-            "entry_time",
-            "exit_time",
-            "entry_price",
-            "exit_price",
-            "amount",
-            "fees",
-            "pnl",
-            "pnl_pct",
-            "exit_reason",
-        ]
+        fields = list(TRADE_FIELDS)
         read_only_fields = fields
 
 
