@@ -159,11 +159,12 @@ def order_dict(order: DemoOrder) -> dict[str, Any]:
 def _ensure_accounts(connection: ExchangeConnection, assets: Iterable[str]) -> None:
     """Create missing balance rows: the starting USDT on first use, zero for other assets.
 
-    ON CONFLICT DO NOTHING makes concurrent first uses safe: one row per asset, one grant.
+    ON CONFLICT DO NOTHING makes concurrent first uses safe: one row per asset, one grant. Rows
+    go in in asset order, so two inserts that wait for each other's rows wait in lock order.
     """
     rows = [
         DemoBalance(connection=connection, asset=asset, free=STARTING_BALANCES.get(asset, 0))
-        for asset in {QUOTE_ASSET, *assets}
+        for asset in sorted({QUOTE_ASSET, *assets})
     ]
     DemoBalance.objects.bulk_create(rows, ignore_conflicts=True)
 
@@ -173,23 +174,25 @@ def _locked_balances(
 ) -> dict[str, DemoBalance]:
     """The balance rows of `assets`, created if missing and locked until the transaction ends.
 
-    Locked in asset order, so two transactions that need the same rows never deadlock.
+    Missing rows are created before anything is locked, then every row is locked in one
+    statement in asset order. Creating a row while already holding another one's lock (and
+    locking the rest afterwards) is what deadlocked concurrent first buys of a coin: the second
+    lock was taken out of asset order, against a transaction that locked both in order.
     """
     assets = sorted(set(assets))
-
-    def lock() -> dict[str, DemoBalance]:
-        rows = (
-            DemoBalance.objects.select_for_update()
-            .filter(connection=connection, asset__in=assets)
-            .order_by("asset")
+    present = set(
+        DemoBalance.objects.filter(connection=connection, asset__in=assets).values_list(
+            "asset", flat=True
         )
-        return {row.asset: row for row in rows}
-
-    balances = lock()
-    if len(balances) < len(assets):  # first use of an asset (or of the account)
-        _ensure_accounts(connection, assets)
-        balances = lock()
-    return balances
+    )
+    if len(present) < len(assets):  # first use of an asset (or of the account)
+        _ensure_accounts(connection, [asset for asset in assets if asset not in present])
+    rows = (
+        DemoBalance.objects.select_for_update()
+        .filter(connection=connection, asset__in=assets)
+        .order_by("asset")
+    )
+    return {row.asset: row for row in rows}
 
 
 def _save(*balances: DemoBalance) -> None:

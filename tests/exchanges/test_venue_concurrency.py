@@ -95,3 +95,36 @@ def test_the_same_client_order_id_at_once_makes_one_order(demo_connection):
     assert len({r["id"] for r in results}) == 1
     assert DemoOrder.objects.count() == 1
     assert DemoBalance.objects.get(connection=demo_connection, asset="SOL").free == Decimal("3")
+
+
+@pytest.mark.parametrize("account_opened", [True, False], ids=["usdt-held", "fresh-account"])
+def test_concurrent_first_buys_of_a_coin_never_held_do_not_deadlock(
+    demo_connection, account_opened
+):
+    """Defect 6.2: 24 first market buys of a coin at once; each one fills or is refused.
+
+    The coin's balance row does not exist yet. Creating it while holding the USDT row's lock let
+    a transaction that locked both rows in asset order wait for USDT while the first waited for
+    the coin: PostgreSQL answered "deadlock detected".
+    """
+    if account_opened:
+        DemoGateway(demo_connection, clock=Clock(T0)).fetch_balance()  # USDT row only
+    count = 24
+    # ~0.001 BTC costs ~95 USDT: 10,000 USDT pays for all of them.
+    results = run_at_once(
+        count,
+        lambda i: DemoGateway(demo_connection, clock=Clock(T0)).create_order(
+            "BTC/USDT", "market", "buy", "0.001"
+        ),
+    )
+
+    failures = [r for r in results if not isinstance(r, dict)]
+    assert failures == []
+    assert DemoOrder.objects.filter(connection=demo_connection).count() == count
+    assert (
+        DemoBalance.objects.get(connection=demo_connection, asset="BTC").free
+        == Decimal("0.001") * count
+    )
+    usdt = DemoBalance.objects.get(connection=demo_connection, asset="USDT")
+    spent = sum(order["cost"] + order["fee"]["cost"] for order in results)
+    assert usdt.free == Decimal("10000") - spent
