@@ -1,12 +1,10 @@
-"""Backtest simulator: the fill model of SPEC §9 and the report metrics, in NumPy and Python.
+"""Backtest simulator: walks a dataset through the fill model of SPEC §9 and reports metrics.
 
-Fills: a signal at a candle's close fills at the next candle's open, a buy at open*(1 + slip)
-and a sell at open*(1 - slip); the fee is fee_bps of the notional on each side, in quote; the
-amount is a whole number of the instrument's amount steps. A buy that cannot afford one step is
-rejected and the account stays flat. A signal on the last candle has no next open: no order.
-Take-profit, stop-loss and trailing-stop levels are checked at each close while a position is
-open, and fill at the next open like any exit signal. A position still open at the end is
-marked at the last close, without an exit fee, and is not a trade.
+The fill rules (prices with slippage, fees, sizing in whole amount steps, rejections, the
+stop-loss, trailing-stop and take-profit levels and their precedence) are
+``strategies.engine.fills``, the functions a bot's tick calls too; this module only decides
+which candles they apply to. A signal on the last candle has no next open: no order. A position
+still open at the end is marked at the last close, without an exit fee, and is not a trade.
 
 Numbers: cash and PnL are float64, each computed by one fixed sequence of correctly rounded
 operations, so every run on every machine gives identical bits; reported money and
@@ -28,14 +26,13 @@ import numpy as np
 
 from strategies.engine import (
     ENGINE_VERSION,
-    GRID_DECIMALS,
     TIMEFRAME_MS,
     Candles,
     ExitRules,
     Plan,
     Signals,
     Sizing,
-    on_grid,
+    fills,
 )
 
 __all__ = [
@@ -48,8 +45,6 @@ __all__ = [
 ]
 
 _YEAR_MS = 365 * 24 * 3_600_000  # crypto trades every day: no trading-day calendar
-_GRID_SCALE = 10.0**GRID_DECIMALS
-_FIRST_SCAN = 256  # candles checked for a stop at first; doubled while nothing triggers
 
 
 def _round(value: float) -> float:
@@ -60,11 +55,6 @@ def _round(value: float) -> float:
     per scalar cost more than the rest of a trade's bookkeeping.
     """
     return round(value * 1e8) / 1e8
-
-
-def _grid(value: float) -> float:
-    """A scalar on the engine's comparison grid, bit for bit as ``on_grid`` (np.round)."""
-    return round(value * _GRID_SCALE) / _GRID_SCALE
 
 
 def _money_str(value: float) -> str:
@@ -181,20 +171,12 @@ class _Book:
     change_at: list[int]
     cash_after: list[float]
     units_after: list[int]
-    # (entry candle, exit candle, units, entry price, exit price, entry notional, entry fee,
-    #  exit notional, exit fee) per closed trade, and its exit reason.
-    closed: list[tuple[int, int, int, float, float, float, float, float, float]]
+    # (entry candle, exit candle, buy, sale) per closed trade, and its exit reason.
+    closed: list[tuple[int, int, fills.Fill, fills.Fill]]
     reasons: list[str]
     rejected: int = 0
-    # The position being held: (fill candle, fill price, units, notional, entry fee).
-    holding: tuple[int, float, int, float, float] | None = None
-
-
-def _as_float(value: float | int | str | Decimal, name: str, *, positive: bool) -> float:
-    number = float(value)
-    if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}")
-    return number
+    # The position being held: (fill candle, buy).
+    holding: tuple[int, fills.Fill] | None = None
 
 
 def simulate(
@@ -228,21 +210,12 @@ def simulate(
     rows = len(c)
     if signals.entry.shape != (rows,) or signals.exit.shape != (rows,):
         raise ValueError("signals and candles must have the same number of rows")
-    cash0 = _as_float(initial_cash, "initial_cash", positive=True)
-    fee_rate = _as_float(fee_bps, "fee_bps", positive=False) / 10_000
-    slip = _as_float(slippage_bps, "slippage_bps", positive=False) / 10_000
-    if slip >= 1:
-        raise ValueError("slippage_bps must be below 10000")
-    try:
-        # A float step goes through str so 1e-05 means the decimal 0.00001, not its binary value.
-        step_dec = Decimal(str(amount_step) if isinstance(amount_step, float) else amount_step)
-    except ArithmeticError:
-        raise ValueError("amount_step must be a decimal number") from None
-    step = _as_float(step_dec, "amount_step", positive=True)
+    cash0 = fills.checked_number(initial_cash, "initial_cash", positive=True)
+    costs = fills.Costs.of(fee_bps=fee_bps, slippage_bps=slippage_bps, amount_step=amount_step)
 
     book = _Book(cash0, [0], [cash0], [0], [], [])
-    _run_fills(book, signals, c, sizing, exits, fee_rate, slip, step, step_dec)
-    return _report(book, c, cash0, step, step_dec, _timeframe_ms(timeframe, signals, c))
+    _run_fills(book, signals, c, sizing, exits, costs)
+    return _report(book, c, cash0, costs, _timeframe_ms(timeframe, signals, c))
 
 
 def _timeframe_ms(timeframe: str | None, signals: Signals, c: Candles) -> float:
@@ -262,21 +235,16 @@ def _run_fills(
     c: Candles,
     sizing: Sizing,
     exits: ExitRules,
-    fee_rate: float,
-    slip: float,
-    step: float,
-    step_dec: Decimal,
+    costs: fills.Costs,
 ) -> None:
     """Walk from signal to fill to exit; only candles with an event cost Python time."""
     rows = len(c)
     entries = np.flatnonzero(signals.entry).tolist()
     exit_signals = np.flatnonzero(signals.exit).tolist()
-    stops = _Stops(c, exits) if _Stops.wanted(exits) else None
-    buy_factor, sell_factor, fee_factor = 1.0 + slip, 1.0 - slip, 1.0 + fee_rate
-    percent = sizing.kind == "percent_equity"
-    share = sizing.value / 100.0
+    scanner = fills.ExitScanner(c.close, exits)
     opens = c.open
     # Local names for the hot loop: it runs once per trade, up to tens of thousands of times.
+    size_entry, fill_exit = fills.size_entry, fills.fill_exit
     cash = book.cash
     log_at, log_cash, log_units = (
         book.change_at.append,
@@ -291,134 +259,67 @@ def _run_fills(
         fill = entries[k] + 1
         if fill >= rows:
             break  # a signal on the last candle: there is no next open to fill at
-        price = float(opens[fill]) * buy_factor
-        budget = cash * share if percent else min(sizing.value, cash)
-        # Whole steps that the budget pays for, fee included; the check below undoes the
-        # rare extra step that rounding of the floor's divisor can let through.
-        units = int(budget // (step * price * fee_factor))
-        amount = units * step
-        notional = amount * price
-        fee = notional * fee_rate
-        while units > 0 and notional + fee > budget:
-            units -= 1
-            amount = units * step
-            notional = amount * price
-            fee = notional * fee_rate
-        if units < 1:
+        entry = size_entry(cash=cash, open_price=float(opens[fill]), sizing=sizing, costs=costs)
+        if entry is None:
             book.rejected += 1
             start = fill
             continue
-        cash = cash - notional - fee
+        cash = entry.cash_after(cash)
         log_at(fill)
         log_cash(cash)
-        log_units(units)
-        book.holding = (fill, price, units, notional, fee)
+        log_units(entry.units)
+        book.holding = (fill, entry)
 
         first_exit = bisect_left(exit_signals, fill)
-        signal_at = exit_signals[first_exit] if first_exit < len(exit_signals) else rows
-        trigger, reason = (
-            stops.first(fill, min(signal_at, rows - 1), price) if stops is not None else (None, "")
-        )
-        if trigger is None or (signal_at < rows and signal_at < trigger):
-            trigger, reason = signal_at, "signal"
-        if trigger >= rows - 1:
+        signal_at = exit_signals[first_exit] if first_exit < len(exit_signals) else None
+        found = scanner.first(entry.price, fill, signal_at)
+        if found is None or found[0] >= rows - 1:
             break  # no exit before the end: the position stays open and is marked
+        trigger, reason = found
         out = trigger + 1
-        exit_price = float(opens[out]) * sell_factor
-        exit_notional = amount * exit_price
-        exit_fee = exit_notional * fee_rate
-        cash = cash + exit_notional - exit_fee
+        sale = fill_exit(units=entry.units, open_price=float(opens[out]), costs=costs)
+        cash = sale.cash_after(cash)
         log_at(out)
         log_cash(cash)
         log_units(0)
         book.holding = None
-        book.closed.append(
-            (fill, out, units, price, exit_price, notional, fee, exit_notional, exit_fee)
-        )
+        book.closed.append((fill, out, entry, sale))
         book.reasons.append(reason)
         start = out
     book.cash = cash
-
-
-class _Stops:
-    """Finds the first close at which a percentage exit triggers, scanning in growing chunks."""
-
-    def __init__(self, c: Candles, exits: ExitRules) -> None:
-        self.close = c.close
-        self.close_on_grid = on_grid(c.close)
-        self.exits = exits
-
-    @staticmethod
-    def wanted(exits: ExitRules) -> bool:
-        return any(
-            v is not None
-            for v in (exits.take_profit_pct, exits.stop_loss_pct, exits.trailing_stop_pct)
-        )
-
-    def first(self, begin: int, last: int, entry_price: float) -> tuple[int | None, str]:
-        """First candle in [begin, last] whose close triggers, with the reason, or (None, "")."""
-        ex = self.exits
-        # Levels are relative to the entry fill price and compared on the same grid as signals.
-        stop = target = trail = None
-        if ex.stop_loss_pct is not None:
-            stop = _grid(entry_price * (1.0 - ex.stop_loss_pct / 100.0))
-        if ex.take_profit_pct is not None:
-            target = _grid(entry_price * (1.0 + ex.take_profit_pct / 100.0))
-        if ex.trailing_stop_pct is not None:
-            trail = 1.0 - ex.trailing_stop_pct / 100.0
-        peak = entry_price  # the trailing stop starts from the entry price
-        lo, size = begin, _FIRST_SCAN
-        while lo <= last:
-            hi = min(last + 1, lo + size)
-            closes = self.close_on_grid[lo:hi]
-            hits = {}
-            if stop is not None:
-                hits["stop_loss"] = closes <= stop
-            if trail is not None:
-                running = np.maximum(np.maximum.accumulate(self.close[lo:hi]), peak)
-                hits["trailing_stop"] = closes <= on_grid(running * trail)
-                peak = float(running[-1])
-            if target is not None:
-                hits["take_profit"] = closes >= target
-            any_hit = np.logical_or.reduce(list(hits.values()))
-            if any_hit.any():
-                at = int(np.argmax(any_hit))
-                # Several rules on one close: the protective one is reported first.
-                reason = next(name for name, hit in hits.items() if hit[at])
-                return lo + at, reason
-            lo, size = hi, size * 2
-        return None, ""
 
 
 def _report(
     book: _Book,
     c: Candles,
     cash0: float,
-    step: float,
-    step_dec: Decimal,
+    costs: fills.Costs,
     timeframe_ms: float,
 ) -> BacktestResult:
     rows = len(c)
     # Cash and units hold from their change candle on; equity = cash + units*step*close.
     lengths = np.diff(np.asarray([*book.change_at, rows]))
     units = np.repeat(np.asarray(book.units_after, dtype=np.int64), lengths)
-    equity = np.repeat(np.asarray(book.cash_after), lengths) + (units * step) * c.close
+    equity = np.repeat(np.asarray(book.cash_after), lengths) + (units * costs.step) * c.close
     final = float(equity[-1]) if rows else cash0
-    trades = _trades(book, c, step_dec)
+    trades = _trades(book, c, costs.step_decimal)
 
     open_position = None
     if book.holding is not None:
-        fill, price, held, notional, fee = book.holding
+        fill, entry = book.holding
         mark = float(c.close[-1])
+        amount = entry.amount_decimal(costs.step_decimal)
         open_position = OpenPosition(
             entry_ts=int(c.ts[fill]),
             entry_index=fill,
-            entry_price=_round(price),
-            amount=float(held * step_dec),
-            entry_fee=_round(fee),
+            entry_price=_round(entry.price),
+            amount=float(amount),
+            entry_fee=_round(entry.fee),
             mark_price=_round(mark),
-            unrealized_pnl=_round(held * step * mark - (notional + fee)),
-            amount_str=str(held * step_dec),
+            unrealized_pnl=_round(
+                fills.unrealized_pnl(entry.amount, mark, entry.notional, entry.fee)
+            ),
+            amount_str=str(amount),
         )
 
     return BacktestResult(
@@ -438,11 +339,15 @@ def _trades(book: _Book, c: Candles, step_dec: Decimal) -> list[Trade]:
     """Trade records of the closed round trips, derived column-wise (same IEEE operations)."""
     if not book.closed:
         return []
-    fill, out, units, price, exit_price, notional, fee, exit_notional, exit_fee = (
-        np.asarray(column) for column in zip(*book.closed, strict=True)
+    fill, out, buys, sales = zip(*book.closed, strict=True)
+    fill, out = np.asarray(fill), np.asarray(out)
+    _, price, units, _, notional, fee = zip(*buys, strict=True)
+    _, exit_price, _, _, exit_notional, exit_fee = zip(*sales, strict=True)
+    price, notional, fee, exit_price, exit_notional, exit_fee = (
+        np.asarray(column) for column in (price, notional, fee, exit_price, exit_notional, exit_fee)
     )
     cost = notional + fee
-    pnl = (exit_notional - exit_fee) - cost
+    pnl = fills.round_trip_pnl(notional, fee, exit_notional, exit_fee)
     columns = (
         c.ts[fill].astype(np.int64).tolist(),
         c.ts[out].astype(np.int64).tolist(),
@@ -451,7 +356,7 @@ def _trades(book: _Book, c: Candles, step_dec: Decimal) -> list[Trade]:
         book.reasons,
         fill.tolist(),
         out.tolist(),
-        [units_ * step_dec for units_ in units.tolist()],
+        [units_ * step_dec for units_ in units],
     )
     return [
         Trade(e_ts, x_ts, e_px, x_px, float(amount), fees, p, p_pct, why, e_i, x_i, str(amount))

@@ -1,8 +1,10 @@
 """The strategy engine: compile a DSL body once, evaluate it over candles (lab and bots alike).
 
-Pure Python and NumPy, no Django: ``strategies`` and ``lab`` services call it.
+``fills`` is the fill model (sizing, fees, amount steps, exits) a backtest and a bot's tick
+share. Pure Python and NumPy, no Django: ``strategies`` and ``lab`` services call it.
 """
 
+from strategies.engine import fills
 from strategies.engine.candles import Candles
 from strategies.engine.compiler import (
     GRID_DECIMALS,
@@ -16,7 +18,7 @@ from strategies.engine.compiler import (
     on_grid,
 )
 
-# Version of the evaluation and fill semantics (this package and lab.simulator). Bump it with
+# Version of the evaluation and fill semantics (this package, fills and lab.simulator). Bump it with
 # any change that can alter a signal, a fill or a metric: the lab hashes it into inputs_sha256,
 # so results of different semantics are never taken for one another.
 ENGINE_VERSION = "1.0.0"
@@ -32,5 +34,6 @@ __all__ = [
     "Signals",
     "Sizing",
     "compile_strategy",
+    "fills",
     "on_grid",
 ]
