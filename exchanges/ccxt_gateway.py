@@ -37,9 +37,10 @@ from exchanges.exceptions import (
     OrderNotFound,
     UnknownSymbol,
 )
-from exchanges.gateway import Gateway, check_order_arguments
+from exchanges.gateway import Gateway
 from exchanges.models import ExchangeConnection
 from exchanges.numbers import to_decimal
+from exchanges.orders import OrderStatus, OrderType, check_venue_order
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ def _step(value: Any, precision_mode: int) -> Decimal | None:
         return None
     if precision_mode == ccxt.DECIMAL_PLACES:
         return Decimal(1).scaleb(-int(number))
-    return number  # TICK_SIZE already; SIGNIFICANT_DIGITS has no step to give
+    if precision_mode == ccxt.SIGNIFICANT_DIGITS:
+        return None  # a count of digits, not a step: no step to check against
+    return number  # TICK_SIZE already
 
 
 def decimal_market(market: dict[str, Any], precision_mode: int) -> dict[str, Any]:
@@ -181,7 +184,7 @@ def unified_order(order: dict[str, Any]) -> dict[str, Any]:
         "side": order.get("side"),
         "amount": amount,
         "price": to_decimal(order.get("price")),
-        "status": order.get("status") or "open",
+        "status": order.get("status") or OrderStatus.OPEN,
         "filled": filled,
         "remaining": remaining,
         "average": to_decimal(order.get("average")),
@@ -349,6 +352,11 @@ class CcxtGateway(Gateway):
         if symbol not in self._client.markets:
             raise UnknownSymbol(f"{self.exchange_id} has no market {symbol!r}.")
 
+    def market(self, symbol: str) -> dict[str, Any]:
+        # One market converted, not the exchange's thousands (load_markets converts them all).
+        self._check_symbol(symbol)
+        return decimal_market(self._client.markets[symbol], self._client.precisionMode)
+
     # --- market data
 
     def fetch_ticker(self, symbol: str) -> dict[str, Any]:
@@ -399,15 +407,16 @@ class CcxtGateway(Gateway):
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         self._need_credentials()
-        amount, price = check_order_arguments(type=type, side=side, amount=amount, price=price)
-        self._check_symbol(symbol)
+        amount, price = check_venue_order(
+            self.market(symbol), side=side, order_type=type, amount=amount, price=price
+        )
         with self._translated("create_order"):
             order = self._client.create_order(
                 symbol,
                 type,
                 side,
                 float(amount),
-                float(price) if price is not None and type == "limit" else None,
+                float(price) if price is not None and type == OrderType.LIMIT else None,
                 dict(params or {}),
             )
         return unified_order(order)

@@ -14,14 +14,24 @@ from config.problems import Problem
 
 
 class _PointedProblem(Problem):
-    """A problem that may name the offending argument with a JSON pointer."""
+    """A problem that may name the offending argument with a JSON pointer (or several: `errors`
+    of `{pointer, detail}`, as `exchanges.orders.check_order` reports them)."""
 
     default_pointer: str | None = None
 
-    def __init__(self, detail: str | None = None, *, pointer: str | None = None):
-        pointer = pointer if pointer is not None else self.default_pointer
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        pointer: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ):
         detail = detail or self.title
-        errors = [{"pointer": pointer, "detail": detail}] if pointer is not None else None
+        if errors:
+            pointer = errors[0]["pointer"]
+        else:
+            pointer = pointer if pointer is not None else self.default_pointer
+            errors = [{"pointer": pointer, "detail": detail}] if pointer is not None else None
         super().__init__(detail, errors=errors)
         self.pointer = pointer
 

@@ -1,53 +1,55 @@
-"""The exchange gateway: one interface, named like ccxt's unified API, for every venue.
+"""The exchange gateway's interface: named like ccxt's unified API, one for every venue.
 
-The terminal, the bots and the lab talk to exchanges only through `gateway_for(connection)`:
+The terminal, the bots and the lab talk to exchanges only through a `Gateway`, which
+`exchanges.factory.gateway_for(connection)` builds for a connection:
 
-    gateway = gateway_for(connection)
-    gateway.load_markets()            -> {symbol: market}
-    gateway.fetch_ticker(symbol)      -> {symbol, timestamp, last, bid, ask, high, low, open,
+    with gateway_for(connection) as gateway:
+        gateway.load_markets()        -> {symbol: market}
+        gateway.market(symbol)        -> one market, or UnknownSymbol
+        gateway.fetch_ticker(symbol)  -> {symbol, timestamp, last, bid, ask, high, low, open,
                                           close, baseVolume}
-    gateway.fetch_ohlcv(symbol, timeframe="1m", since=None, limit=None)
+        gateway.fetch_ohlcv(symbol, timeframe="1m", since=None, limit=None)
                                       -> [[ts_ms, open, high, low, close, volume], …] oldest first
-    gateway.create_order(symbol, type, side, amount, price=None, params={"clientOrderId": …})
-    gateway.cancel_order(id, symbol=None, params=None)
-    gateway.fetch_order(id, symbol=None, params=None)    (params={"clientOrderId": …} finds an
-                                                          order by the id its placer gave it)
-    gateway.fetch_open_orders(symbol=None)               -> [order, …]
-    gateway.fetch_balance()           -> {"free": {asset: …}, "used": {…}, "total": {…}}
+        gateway.create_order(symbol, type, side, amount, price=None, params={"clientOrderId": …})
+        gateway.cancel_order(id, symbol=None, params=None)
+        gateway.fetch_order(id, symbol=None, params=None)    (params={"clientOrderId": …} finds an
+                                                              order by the id its placer gave it)
+        gateway.fetch_open_orders(symbol=None)               -> [order, …]
+        gateway.fetch_balance()       -> {"free": {asset: …}, "used": {…}, "total": {…}}
 
 Markets follow ccxt's unified market structure, with `precision.amount` and `precision.price`
 always given as step sizes (ccxt's TICK_SIZE mode: 0.00001, not 5 decimal places) and
 `limits.amount.min`, `limits.cost.min` (minimum notional) as ccxt fills them. Orders use ccxt's
 unified keys: id, clientOrderId, timestamp, datetime, lastTradeTimestamp, symbol, type, side,
-amount, price, status (open|closed|canceled|expired|rejected), filled, remaining, average, cost,
-fee {cost, currency}. Every number the gateway returns (prices, amounts, balances, fees, market
-precision and limits) is a `Decimal`; timestamps are int epoch milliseconds (UTC).
+amount, price, status, filled, remaining, average, cost, fee {cost, currency}; sides, types and
+statuses are those of `exchanges.orders`. Every number the gateway returns (prices, amounts,
+balances, fees, market precision and limits) is a `Decimal`; timestamps are int epoch
+milliseconds (UTC).
+
+`create_order` checks the order against its market with `exchanges.orders.check_order` (every
+venue the same rules) before anything venue-specific.
 
 Errors are the problems of `exchanges.exceptions`: ExchangeAuthFailed, ExchangeUnreachable,
 ExchangeRateLimited, ExchangeNotSupported, ExchangeError, InvalidOrder, InsufficientFunds,
 UnknownSymbol, OrderNotFound (and ConnectionSecretsUnavailable, LiveTradingNotApproved from the
 factory). Order errors point at the argument at fault (`/amount`, `/price`, `/symbol` …).
 
-`demo` connections get the built-in demo exchange (exchanges.demo.venue); every other exchange
-id is a ccxt exchange (exchanges.ccxt_gateway), in sandbox mode for `testnet` connections.
+This module is the interface only: the venues (exchanges.demo.venue, exchanges.ccxt_gateway)
+import it, and the factory imports the venues.
 """
 
 from __future__ import annotations
 
 import abc
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.views.decorators.debug import sensitive_variables
+from exchanges.exceptions import UnknownSymbol
 
-from exchanges.exceptions import InvalidOrder, LiveTradingNotApproved, UnknownSymbol
-from exchanges.models import ExchangeConnection
-from exchanges.numbers import to_decimal
+if TYPE_CHECKING:
+    from exchanges.models import ExchangeConnection
 
 DEMO_EXCHANGE = "demo"
-ORDER_SIDES = ("buy", "sell")
-ORDER_TYPES = ("market", "limit")
-ORDER_STATUSES = ("open", "closed", "canceled", "expired", "rejected")
 
 
 class Gateway(abc.ABC):
@@ -133,69 +135,3 @@ class Gateway(abc.ABC):
 
     def __repr__(self) -> str:  # never the credentials: only what identifies the venue
         return f"<{type(self).__name__} {self.exchange_id} connection={self.connection.pk}>"
-
-
-@sensitive_variables("credentials")  # kept out of error reports
-def gateway_for(connection: ExchangeConnection) -> Gateway:
-    """The gateway of `connection`; its credentials are decrypted here and nowhere else.
-
-    Raises LiveTradingNotApproved for `live` connections (until the two-person approval of live
-    mode exists), ConnectionSecretsUnavailable when no configured key opens the credentials, and
-    ExchangeNotSupported for an exchange or mode the gateway cannot serve.
-    """
-    if connection.exchange == DEMO_EXCHANGE:
-        from exchanges.demo.venue import DemoGateway
-
-        return DemoGateway(connection)
-    if connection.mode == ExchangeConnection.Mode.LIVE:
-        raise LiveTradingNotApproved(
-            "Live connections stay disabled until live trading is approved by two admins."
-        )
-    from exchanges import crypto
-    from exchanges.ccxt_gateway import CcxtGateway
-
-    credentials: dict[str, str] = {}
-    if connection.encrypted_secret:
-        credentials = crypto.unseal(
-            connection.encrypted_secret,
-            sealed_key_id=connection.secret_key_id,
-            connection_id=connection.pk,
-        )
-    return CcxtGateway(connection, credentials)
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def check_order_arguments(
-    *,
-    type: str,
-    side: str,
-    amount: Any,
-    price: Any,
-) -> tuple[Decimal, Decimal | None]:
-    """Validate what every venue needs of an order; return amount and price as Decimals."""
-    if type not in ORDER_TYPES:
-        raise InvalidOrder(
-            f"The order type must be one of {', '.join(ORDER_TYPES)}.", pointer="/type"
-        )
-    if side not in ORDER_SIDES:
-        raise InvalidOrder(f"The side must be one of {', '.join(ORDER_SIDES)}.", pointer="/side")
-    decimal_amount = to_decimal(amount)
-    if decimal_amount is None or decimal_amount <= 0:
-        raise InvalidOrder("The amount must be a positive number.", pointer="/amount")
-    decimal_price = to_decimal(price) if price is not None else None
-    if type == "limit":
-        if decimal_price is None or decimal_price <= 0:
-            raise InvalidOrder("A limit order needs a positive price.", pointer="/price")
-    elif price is not None and (decimal_price is None or decimal_price <= 0):
-        raise InvalidOrder("The price must be a positive number.", pointer="/price")
-    return decimal_amount, decimal_price
-
-
-def client_order_id_of(params: dict[str, Any] | None) -> str | None:
-    """The client order id a caller put in `params` (ccxt's unified `clientOrderId`)."""
-    value = (params or {}).get("clientOrderId")
-    if value is None or value == "":
-        return None
-    return str(value)

@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from exchanges.orders import OrderSide, OrderStatus, OrderType
+
 
 class ExchangeConnection(models.Model):
     """A workspace's account on an exchange (`demo` or a ccxt exchange id).
@@ -94,24 +96,16 @@ class DemoBalance(models.Model):
 
 
 class DemoOrder(models.Model):
-    """An order on the demo exchange, with ccxt's statuses.
+    """An order on the demo exchange, with ccxt's statuses (the vocabulary of exchanges.orders).
 
     Market orders are `closed` at once; limit orders stay `open` (funds reserved in `used`)
-    until the matcher sees the feed cross their price or they are `canceled`.
+    until the matcher sees the feed cross their price or they are `canceled` (the reserve is
+    released). The demo never expires or rejects a placed order: a refusal places none.
     """
 
-    class Side(models.TextChoices):
-        BUY = "buy"
-        SELL = "sell"
-
-    class Type(models.TextChoices):
-        MARKET = "market"
-        LIMIT = "limit"
-
-    class Status(models.TextChoices):
-        OPEN = "open"  # resting on the book, funds reserved
-        CLOSED = "closed"  # filled completely
-        CANCELED = "canceled"  # canceled by its owner; the reserve was released
+    Side = OrderSide
+    Type = OrderType
+    Status = OrderStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     connection = models.ForeignKey(

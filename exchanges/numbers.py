@@ -1,4 +1,10 @@
-"""Decimal helpers: every number the gateway returns is a Decimal, never a float."""
+"""Decimals and their strings: every number the gateway returns is a Decimal, never a float.
+
+`to_decimal` reads what a venue sends (Decimals, strings, floats through `str`); `plain_decimal`
+writes a number the way the API, the journal's audit details and the lab's input hashes show
+it: plain notation without trailing zeros ("10000", "0.00000001", never "1E+4" or "1E-8");
+`tidy` is the same value as a Decimal. All three are exact: no context precision applies.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +25,35 @@ def to_decimal(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+def plain_decimal(value: Decimal | int | float | str) -> str:
+    """`value` in plain notation without trailing zeros: 10000.00 → "10000", 0.50 → "0.5".
+
+    A float (also a NumPy float) is written with the shortest digits that read back as the same
+    float: 0.1 → "0.1", 1e-07 → "0.0000001". A value that is not a finite number is ValueError.
+    """
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):  # also bool: True → "1"
+        number = Decimal(value)
+    else:
+        # str() of a float is its shortest round-trip form; of a str, the str itself.
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a number.") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number.")
+    text = format(number, "f")  # exact: "f" without a precision writes every digit there is
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
 def tidy(value: Decimal | int | None) -> Decimal | None:
-    """Drop trailing zeros without switching to exponent notation (`100`, not `1E+2`)."""
+    """`value` without trailing zeros (`Decimal("100")`, not `1E+2`); None stays None."""
     if value is None:
         return None
-    normalized = Decimal(value).normalize()
-    if normalized.as_tuple().exponent > 0:
-        return normalized.quantize(Decimal(1))
-    return normalized
+    return Decimal(plain_decimal(value))
 
 
 def floor_to_step(value: Decimal, step: Decimal) -> Decimal:

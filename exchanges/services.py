@@ -28,7 +28,8 @@ from exchanges.exceptions import (
     ExchangeNotSupported,
     LiveTradingNotApproved,
 )
-from exchanges.gateway import DEMO_EXCHANGE, gateway_for
+from exchanges.factory import gateway_for
+from exchanges.gateway import DEMO_EXCHANGE
 from exchanges.models import ExchangeConnection
 from workspaces.models import Workspace
 from workspaces.services import record_audit

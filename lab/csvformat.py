@@ -7,7 +7,7 @@
 - The first line is the header, exactly these six names (case and spaces around them do not
   matter); a UTF-8 byte order mark is allowed, blank lines are skipped.
 - `ts` is the candle's open time: epoch milliseconds (an integer), or ISO 8601 with `Z` or an
-  offset (a time without one is taken as UTC).
+  offset (a time without one is taken as UTC); at the latest 9999-01-01T00:00:00Z.
 - Prices are positive numbers, volume is zero or more; `low <= open, close <= high`.
 - Rows are in time order with unique timestamps; consecutive candles are a whole number of
   timeframes apart (gaps are allowed, as on real exchanges).
@@ -22,11 +22,12 @@ import csv
 import io
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 import numpy as np
 
+from exchanges.epoch import ms_from_datetime
 from strategies.engine import Candles
 
 HEADER = ("ts", "open", "high", "low", "close", "volume")
@@ -34,7 +35,10 @@ MAX_ERRORS = 20
 # Epoch ms below this are 1973 or earlier: almost surely a timestamp in seconds by mistake.
 _MIN_PLAUSIBLE_MS = 100_000_000_000
 _INTEGER = re.compile(r"^[+-]?\d+$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The latest open time accepted. Dates end with the year 9999 (Python's datetime, and so a
+# dataset's start and end times); a larger number is a typo or another unit (microseconds).
+_LATEST = "9999-01-01T00:00:00Z"
+_LATEST_MS = 253_370_764_800_000
 
 
 class CsvErrors(Exception):
@@ -48,11 +52,19 @@ class CsvErrors(Exception):
 def _parse_ts(text: str) -> int:
     text = text.strip()
     if _INTEGER.match(text):
+        # Decided on the digits before int(): thousands of them would hit Python's limit on
+        # int-from-string conversion, and any number this long is out of range anyway.
+        if len(text.lstrip("+-").lstrip("0")) > len(str(_LATEST_MS)):
+            if text.startswith("-"):
+                raise ValueError("ts is before the epoch")
+            raise ValueError(_too_late(text))
         value = int(text)
         if value < 0:
             raise ValueError("ts is before the epoch")
         if value < _MIN_PLAUSIBLE_MS:
             raise ValueError(f"ts {value} looks like seconds; give epoch milliseconds")
+        if value > _LATEST_MS:
+            raise ValueError(_too_late(text))
         return value
     try:
         moment = datetime.fromisoformat(text)
@@ -62,10 +74,17 @@ def _parse_ts(text: str) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    value = (moment - _EPOCH) // timedelta(milliseconds=1)  # integers: no float rounding
+    value = ms_from_datetime(moment)
     if value < 0:
         raise ValueError("ts is before the epoch")
+    if value > _LATEST_MS:
+        raise ValueError(_too_late(text))
     return value
+
+
+def _too_late(text: str) -> str:
+    shown = text if len(text) <= 40 else f"{text[:40]}…"
+    return f"ts {shown} is after {_LATEST}; give epoch milliseconds or an ISO 8601 time"
 
 
 def _parse_number(text: str, name: str) -> float:

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -36,8 +36,10 @@ from config import context
 from config.problems import Problem, ValidationProblem
 from exchanges.demo import feed
 from exchanges.demo.instruments import INSTRUMENTS
-from exchanges.gateway import gateway_for
+from exchanges.epoch import datetime_from_ms, ms_from_datetime
+from exchanges.factory import gateway_for
 from exchanges.models import ExchangeConnection
+from exchanges.numbers import plain_decimal
 from lab import storage
 from lab.csvformat import CsvErrors, parse_candles
 from lab.exceptions import BacktestActive, BacktestFailure, DatasetInUse, ImportFailure
@@ -56,14 +58,6 @@ FALLBACK_AMOUNT_STEP = Decimal("0.00000001")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def plain_decimal(value: Decimal | str | int) -> str:
-    """A decimal in plain notation without trailing zeros: 10000.00 → "10000", 0.50 → "0.5"."""
-    number = Decimal(value)
-    if number == number.to_integral_value():
-        return str(number.quantize(Decimal(1)))
-    return format(number.normalize(), "f")
 
 
 def inputs_sha256(
@@ -111,17 +105,6 @@ def default_amount_step(symbol: str) -> Decimal | None:
     return instrument.amount_step if instrument is not None else None
 
 
-def _ms_to_datetime(ms: float) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _to_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(milliseconds=1)  # integers: no float rounding
-
-
 def _timeframe_ms(timeframe: str) -> int:
     try:
         return TIMEFRAME_MS[timeframe]
@@ -138,7 +121,7 @@ def _check_name_free(workspace: Workspace, name: str) -> None:
 
 def _check_range(start: datetime, end: datetime, timeframe: str) -> tuple[int, int]:
     """Validate a requested range; return it in ms. It may not reach into the future."""
-    start_ms, end_ms = _to_ms(start), _to_ms(end)
+    start_ms, end_ms = ms_from_datetime(start), ms_from_datetime(end)
     if start_ms < 0:
         raise ValidationProblem.at("/start", "The start must not be before 1970.")
     if end_ms <= start_ms:
@@ -191,8 +174,8 @@ def _fill_from_candles(dataset: Dataset, candles: Candles) -> None:
     dataset.file_path = relpath
     dataset.rows = len(candles)
     dataset.sha256 = storage.candles_sha256(candles)
-    dataset.start_ts = _ms_to_datetime(candles.ts[0])
-    dataset.end_ts = _ms_to_datetime(candles.ts[-1] + TIMEFRAME_MS[dataset.timeframe])
+    dataset.start_ts = datetime_from_ms(candles.ts[0])
+    dataset.end_ts = datetime_from_ms(candles.ts[-1] + TIMEFRAME_MS[dataset.timeframe])
     dataset.status = Dataset.Status.READY
     dataset.progress = 100
     dataset.error = ""
@@ -795,8 +778,8 @@ def _trade_values(backtest: Backtest, result: BacktestResult) -> list[tuple]:
             uuid.uuid4(),
             backtest.pk,
             seq,
-            _ms_to_datetime(trade.entry_ts),
-            _ms_to_datetime(trade.exit_ts),
+            datetime_from_ms(trade.entry_ts),
+            datetime_from_ms(trade.exit_ts),
             f"{trade.entry_price:.8f}",
             f"{trade.exit_price:.8f}",
             trade.amount_str,
@@ -837,7 +820,7 @@ def _open_position(result: BacktestResult) -> dict[str, Any] | None:
     if position is None:
         return None
     return {
-        "entry_time": _ms_to_datetime(position.entry_ts).isoformat().replace("+00:00", "Z"),
+        "entry_time": datetime_from_ms(position.entry_ts).isoformat().replace("+00:00", "Z"),
         "entry_price": f"{position.entry_price:.8f}",
         "amount": plain_decimal(position.amount_str),
         "mark_price": f"{position.mark_price:.8f}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from exchanges.gateway import gateway_for
+from exchanges.factory import gateway_for
 from exchanges.models import ExchangeConnection
 from exchanges.numbers import to_decimal
 

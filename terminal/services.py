@@ -53,7 +53,8 @@ from exchanges.exceptions import (
     OrderNotOpen,
     UnknownSymbol,
 )
-from exchanges.gateway import Gateway, gateway_for
+from exchanges.factory import gateway_for
+from exchanges.gateway import Gateway
 from exchanges.models import ExchangeConnection
 from exchanges.numbers import is_multiple, tidy, to_decimal
 from terminal import selectors

@@ -49,14 +49,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from exchanges.demo.instruments import Instrument, get_instrument
+from exchanges.timeframes import MINUTE_MS, TIMEFRAME_MS
 
-MINUTE_MS = 60_000
 HOUR_MINUTES = 60
 DAY_MINUTES = 1440
 DAYS_PER_BLOCK = 16
 
-# Minutes per candle of each supported timeframe.
-TIMEFRAMES: dict[str, int] = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
+# Minutes per candle of each timeframe (exchanges.timeframes): the feed counts in minutes.
+TIMEFRAMES: dict[str, int] = {name: ms // MINUTE_MS for name, ms in TIMEFRAME_MS.items()}
 
 # The most candles one call computes: 50,000 covers a month of 1m candles (about 25 ms). Candles
 # of 1h and more are built from hourly aggregates, at most MAX_HOURS of them per call (11 years:

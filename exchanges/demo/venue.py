@@ -5,9 +5,12 @@ Rules (docs/exchanges.md explains them to users):
 - Prices come from the deterministic feed (exchanges.demo.feed); the ticker and the last candle
   are the feed's at the venue's clock.
 - Every connection's account starts with 10,000 USDT, granted on first use.
-- Orders are checked against the instrument: amount a multiple of the lot (`amount_step`) and at
-  least `min_amount`, price a multiple of the tick (`price_step`), notional (amount * price) at
-  least `min_notional`. A failure is InvalidOrder; too little free balance is InsufficientFunds.
+- Orders are checked against the instrument's market with `exchanges.orders.check_order`, like
+  on every venue: amount a multiple of the lot (`amount_step`), at least `min_amount` and at
+  most `max_amount`, price a multiple of the tick (`price_step`), a limit order's notional
+  (amount * price) at least `min_notional`. What only the venue knows is checked here: a market
+  order's notional at the feed's price, and the free balance. A failure is InvalidOrder; too
+  little free balance is InsufficientFunds.
 - Market orders fill at once, completely, at the feed's price ± SLIPPAGE_BPS (buys pay more,
   sells get less; rounded to the tick against the trader). Fee: 0.1 % of the cost, in the quote
   currency, rounded half-up to 1e-8.
@@ -27,18 +30,19 @@ Every change of balances happens in one transaction that first locks the account
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from exchanges import epoch
 from exchanges.demo import feed
 from exchanges.demo.instruments import DEMO_FEE_RATE, INSTRUMENTS, Instrument, ccxt_market
+from exchanges.epoch import datetime_from_ms, ms_from_datetime
 from exchanges.exceptions import (
     ExchangeNotSupported,
     InsufficientFunds,
@@ -47,14 +51,17 @@ from exchanges.exceptions import (
     OrderNotOpen,
     UnknownSymbol,
 )
-from exchanges.gateway import (
-    DEMO_EXCHANGE,
-    Gateway,
-    check_order_arguments,
+from exchanges.gateway import DEMO_EXCHANGE, Gateway
+from exchanges.models import DemoBalance, DemoFill, DemoOrder, ExchangeConnection
+from exchanges.numbers import ceil_to_step, floor_to_step, plain_decimal, tidy
+from exchanges.orders import (
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    check_venue_order,
     client_order_id_of,
 )
-from exchanges.models import DemoBalance, DemoFill, DemoOrder, ExchangeConnection
-from exchanges.numbers import ceil_to_step, floor_to_step, is_multiple, tidy
+from exchanges.timeframes import MINUTE_MS, TIMEFRAME_MS, TIMEFRAMES
 
 logger = logging.getLogger(__name__)
 
@@ -65,21 +72,12 @@ FEE_QUANTUM = Decimal("0.00000001")
 DEFAULT_OHLCV_LIMIT = 500  # Binance's default
 MAX_OHLCV_LIMIT = 1000  # and its maximum per request
 CLIENT_ORDER_ID_MAX = 64
-MINUTE_MS = feed.MINUTE_MS
 # Whole minutes the matcher reads per feed call when it catches up after a pause.
 _MATCH_CHUNK_MINUTES = 10_000
 
 
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 def _ms(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
+    return None if value is None else ms_from_datetime(value)
 
 
 def _instrument(symbol: str) -> Instrument:
@@ -104,7 +102,7 @@ def mid_price(symbol: str, now_ms: int) -> Decimal:
 def taker_price(instrument: Instrument, side: str, mid: Decimal) -> Decimal:
     """What a market order pays (buy) or gets (sell): `mid` ± the slippage, on the tick grid."""
     slip = mid * SLIPPAGE_BPS / Decimal(10_000)
-    if side == DemoOrder.Side.BUY:
+    if side == OrderSide.BUY:
         return ceil_to_step(mid + slip, instrument.price_step)
     return max(floor_to_step(mid - slip, instrument.price_step), instrument.price_step)
 
@@ -220,7 +218,7 @@ def _fill(
     base, quote = balances[instrument.base], balances[instrument.quote]
     cost = order.amount * price
     fee = fee_for(cost)
-    if order.side == DemoOrder.Side.BUY:
+    if order.side == OrderSide.BUY:
         spend = cost + fee
         if order.reserved:
             # The reserve was cost + fee at the limit; a fill at the limit uses all of it.
@@ -236,13 +234,13 @@ def _fill(
             base.free -= order.amount
         quote.free += cost - fee
     _save(base, quote)
-    order.status = DemoOrder.Status.CLOSED
+    order.status = OrderStatus.CLOSED
     order.filled = order.amount
     order.average = price
     order.fee = fee
     order.fee_currency = instrument.quote
     order.reserved = Decimal(0)
-    order.filled_at = _datetime(at_ms)
+    order.filled_at = datetime_from_ms(at_ms)
     order.checked_until_ms = max(order.checked_until_ms, at_ms)
     # A taker fill happens as the order is placed: the order row is new and written once.
     order.save(force_insert=taker)
@@ -260,8 +258,8 @@ def _fill(
 def _need(balance: DemoBalance, amount: Decimal, what: str) -> None:
     if balance.free < amount:
         raise InsufficientFunds(
-            f"{what} needs {tidy(amount)} {balance.asset}; {tidy(balance.free)} "
-            f"{balance.asset} is free."
+            f"{what} needs {plain_decimal(amount)} {balance.asset}; "
+            f"{plain_decimal(balance.free)} {balance.asset} is free."
         )
 
 
@@ -277,7 +275,7 @@ class DemoGateway(Gateway):
         if connection.exchange != DEMO_EXCHANGE:
             raise ExchangeNotSupported(f"{connection.exchange} is not the demo exchange.")
         self.connection = connection
-        self._clock = clock or wall_clock_ms
+        self._clock = clock or epoch.now_ms
 
     # --- market data
 
@@ -306,10 +304,9 @@ class DemoGateway(Gateway):
         self, symbol: str, timeframe: str = "1m", since: int | None = None, limit: int | None = None
     ) -> list[list[Any]]:
         _instrument(symbol)
-        if timeframe not in feed.TIMEFRAMES:
+        if timeframe not in TIMEFRAME_MS:
             raise ExchangeNotSupported(
-                f"The demo exchange has no {timeframe!r} candles; it has "
-                f"{', '.join(feed.TIMEFRAMES)}."
+                f"The demo exchange has no {timeframe!r} candles; it has {', '.join(TIMEFRAMES)}."
             )
         limit = max(1, min(int(limit or DEFAULT_OHLCV_LIMIT), MAX_OHLCV_LIMIT))
         now = self._clock()
@@ -318,7 +315,7 @@ class DemoGateway(Gateway):
         elif since > now:
             rows = []
         else:
-            span = feed.TIMEFRAMES[timeframe] * MINUTE_MS
+            span = TIMEFRAME_MS[timeframe]
             # Like a real exchange: nothing that has not opened yet, the last one still forming.
             rows = [
                 row
@@ -359,28 +356,6 @@ class DemoGateway(Gateway):
             result["total"][row.asset] = tidy(total)
         return result
 
-    def _validate(self, instrument: Instrument, amount: Decimal, price: Decimal | None) -> None:
-        """The instrument's precision and size rules that do not depend on the market price."""
-        base = instrument.base
-        if not is_multiple(amount, instrument.amount_step):
-            raise InvalidOrder(
-                f"The amount must be a multiple of {instrument.amount_step} {base}.",
-                pointer="/amount",
-            )
-        if amount < instrument.min_amount:
-            raise InvalidOrder(
-                f"The amount must be at least {instrument.min_amount} {base}.", pointer="/amount"
-            )
-        if instrument.max_amount is not None and amount > instrument.max_amount:
-            raise InvalidOrder(
-                f"The amount must be at most {instrument.max_amount} {base}.", pointer="/amount"
-            )
-        if price is not None and not is_multiple(price, instrument.price_step):
-            raise InvalidOrder(
-                f"The price must be a multiple of {instrument.price_step} {instrument.quote}.",
-                pointer="/price",
-            )
-
     def create_order(
         self,
         symbol: str,
@@ -391,10 +366,9 @@ class DemoGateway(Gateway):
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         instrument = _instrument(symbol)
-        amount, price = check_order_arguments(type=type, side=side, amount=amount, price=price)
-        if type == DemoOrder.Type.MARKET:
-            price = None  # a market order takes the market's price; a price sent along is moot
-        self._validate(instrument, amount, price)
+        amount, price = check_venue_order(
+            demo_market(instrument), side=side, order_type=type, amount=amount, price=price
+        )
         client_order_id = client_order_id_of(params) or uuid.uuid4().hex
         if len(client_order_id) > CLIENT_ORDER_ID_MAX:
             raise InvalidOrder(
@@ -431,15 +405,17 @@ class DemoGateway(Gateway):
             return existing
         mid = mid_price(instrument.symbol, now)
         fill_price = taker_price(instrument, side, mid)
-        crosses = price is None or (price >= mid if side == "buy" else price <= mid)
+        buy = side == OrderSide.BUY
+        crosses = price is None or (price >= mid if buy else price <= mid)
         if crosses and price is not None:
             # A marketable limit takes the market's price but never a worse one than its limit.
-            fill_price = min(fill_price, price) if side == "buy" else max(fill_price, price)
-        notional = amount * (price if price is not None else mid)
-        if notional < instrument.min_notional:
+            fill_price = min(fill_price, price) if buy else max(fill_price, price)
+        if price is None and amount * mid < instrument.min_notional:
+            # A limit order's notional was checked with its price (check_order); a market
+            # order's is known only now, at the feed's price.
             raise InvalidOrder(
-                f"The order is worth {tidy(notional)} {instrument.quote}; the minimum is "
-                f"{instrument.min_notional} {instrument.quote}.",
+                f"The order is worth {plain_decimal(amount * mid)} {instrument.quote}; the "
+                f"minimum is {plain_decimal(instrument.min_notional)} {instrument.quote}.",
                 pointer="/amount",
             )
         base, quote = balances[instrument.base], balances[instrument.quote]
@@ -452,17 +428,17 @@ class DemoGateway(Gateway):
             amount=amount,
             price=price,
             checked_until_ms=now,
-            created_at=_datetime(now),
+            created_at=datetime_from_ms(now),
         )
         if crosses:
-            if side == "buy":
+            if buy:
                 cost = amount * fill_price
                 _need(quote, cost + fee_for(cost), f"Buying {tidy(amount)} {instrument.base}")
             else:
                 _need(base, amount, f"Selling {tidy(amount)} {instrument.base}")
             _fill(order, instrument, balances, price=fill_price, at_ms=now, taker=True)
         else:
-            if side == "buy":
+            if buy:
                 cost = amount * price
                 reserve = cost + fee_for(cost)
                 _need(quote, reserve, f"Buying {tidy(amount)} {instrument.base}")
@@ -517,7 +493,7 @@ class DemoGateway(Gateway):
         return order_dict(self._find(id, params))
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
-        orders = DemoOrder.objects.filter(connection=self.connection, status=DemoOrder.Status.OPEN)
+        orders = DemoOrder.objects.filter(connection=self.connection, status=OrderStatus.OPEN)
         if symbol is not None:
             orders = orders.filter(symbol=symbol)
         return [order_dict(order) for order in orders.order_by("created_at", "id")]
@@ -533,9 +509,9 @@ class DemoGateway(Gateway):
         with transaction.atomic():
             # Order row first, then balances: the matcher locks in the same order.
             order = DemoOrder.objects.select_for_update().get(pk=found.pk)
-            if order.status == DemoOrder.Status.CANCELED:
+            if order.status == OrderStatus.CANCELED:
                 return order_dict(order)  # canceling twice changes nothing
-            if order.status != DemoOrder.Status.OPEN:
+            if order.status != OrderStatus.OPEN:
                 raise OrderNotOpen(
                     f"The order is {order.status}; only open orders can be canceled."
                 )
@@ -544,9 +520,9 @@ class DemoGateway(Gateway):
             held.used -= order.reserved
             held.free += order.reserved
             _save(held)
-            order.status = DemoOrder.Status.CANCELED
+            order.status = OrderStatus.CANCELED
             order.reserved = Decimal(0)
-            order.canceled_at = _datetime(self._clock())
+            order.canceled_at = datetime_from_ms(self._clock())
             order.save()
         return order_dict(order)
 
@@ -605,8 +581,8 @@ def price_spans(symbol: str, after_ms: int, until_ms: int) -> Iterable[_Span]:
 
 def _crossing(spans: list[_Span], side: str, price: Decimal) -> _Span | None:
     for span in spans:
-        if (side == DemoOrder.Side.BUY and span.low <= price) or (
-            side == DemoOrder.Side.SELL and span.high >= price
+        if (side == OrderSide.BUY and span.low <= price) or (
+            side == OrderSide.SELL and span.high >= price
         ):
             return span
     return None
@@ -618,7 +594,7 @@ def _fill_resting(order_id: uuid.UUID, at_ms: int) -> bool:
         order = (
             DemoOrder.objects.select_for_update()
             .select_related("connection")
-            .filter(pk=order_id, status=DemoOrder.Status.OPEN)
+            .filter(pk=order_id, status=OrderStatus.OPEN)
             .first()
         )
         if order is None:
@@ -640,10 +616,10 @@ def match_open_orders(*, now_ms: int | None = None) -> int:
     cursor to `now_ms`. Safe to run concurrently: a fill locks the order and re-checks that it
     is still open, and a cursor only moves forward.
     """
-    now = wall_clock_ms() if now_ms is None else int(now_ms)
+    now = epoch.now_ms() if now_ms is None else int(now_ms)
     resting = DemoOrder.objects.filter(
-        status=DemoOrder.Status.OPEN,
-        type=DemoOrder.Type.LIMIT,
+        status=OrderStatus.OPEN,
+        type=OrderType.LIMIT,
         checked_until_ms__lt=now,
     ).values_list("pk", "symbol", "side", "price", "checked_until_ms")
     spans: dict[tuple[str, int], list[_Span]] = {}  # orders checked together share a cursor
@@ -658,6 +634,6 @@ def match_open_orders(*, now_ms: int | None = None) -> int:
         elif _fill_resting(pk, span.end_ms):
             filled += 1
     DemoOrder.objects.filter(
-        pk__in=unfilled, status=DemoOrder.Status.OPEN, checked_until_ms__lt=now
+        pk__in=unfilled, status=OrderStatus.OPEN, checked_until_ms__lt=now
     ).update(checked_until_ms=now)
     return filled

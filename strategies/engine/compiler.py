@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from exchanges.timeframes import TIMEFRAME_MS as TIMEFRAME_MS  # the package re-exports it
 from strategies.dsl import INDICATOR_OUTPUTS, InvalidBody, validate_body
 from strategies.engine import indicators as kernels
 from strategies.engine.candles import Candles
@@ -28,14 +29,6 @@ GRID_DECIMALS = 8
 # loads `lookback` candles then agrees with a longer history far below the grid.
 _SEED_WEIGHT = 1e-13
 
-TIMEFRAME_MS = {
-    "1m": 60_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "1h": 3_600_000,
-    "4h": 14_400_000,
-    "1d": 86_400_000,
-}
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume", "hl2", "hlc3", "ohlc4")
 

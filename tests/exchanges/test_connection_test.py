@@ -8,7 +8,7 @@ a failure, answered with its problem.
 import pytest
 
 from exchanges import ccxt_gateway
-from exchanges.gateway import gateway_for
+from exchanges.factory import gateway_for
 from tests.conftest import assert_problem
 from tests.exchanges.ccxt_helpers import route_ccxt_to
 from tests.exchanges.stub_exchange import STUB_API_KEY, STUB_SECRET, refused_url, running_stub

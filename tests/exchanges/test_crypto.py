@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from config.keys import decode_key, key_id
 from exchanges import crypto, services
 from exchanges.exceptions import ConnectionSecretsUnavailable
-from exchanges.gateway import gateway_for
+from exchanges.factory import gateway_for
 from exchanges.models import ExchangeConnection
 from workspaces.models import AuditEvent
 

@@ -8,7 +8,8 @@ import pytest
 
 from config.celery import app
 from exchanges.demo import feed
-from exchanges.demo.venue import DemoGateway, wall_clock_ms
+from exchanges.demo.venue import DemoGateway
+from exchanges.epoch import now_ms
 from exchanges.models import DemoBalance, DemoOrder
 from exchanges.tasks import match_demo_orders_task
 from tests.exchanges.conftest import MINUTE, Clock
@@ -37,7 +38,7 @@ def test_a_worker_fills_a_resting_order_the_feed_has_crossed(
     celery_worker_process, demo_connection
 ):
     # Placed half an hour ago (the venue's clock), at a price the feed went down to since then.
-    start = (wall_clock_ms() // MINUTE - 30) * MINUTE
+    start = (now_ms() // MINUTE - 30) * MINUTE
     limit = crossed_buy_limit("BTC/USDT", start, 25)
     while limit is None:
         start += MINUTE

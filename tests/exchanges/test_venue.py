@@ -15,7 +15,7 @@ from exchanges.exceptions import (
     OrderNotOpen,
     UnknownSymbol,
 )
-from exchanges.gateway import gateway_for
+from exchanges.factory import gateway_for
 from exchanges.models import DemoBalance, DemoFill, DemoOrder
 from tests.exchanges.conftest import MINUTE, T0
 

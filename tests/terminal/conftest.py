@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from exchanges.demo import feed
-from exchanges.demo.venue import wall_clock_ms
+from exchanges.epoch import now_ms
 from exchanges.models import DemoBalance, ExchangeConnection
 from tests.conftest import _member
 from workspaces.models import Role
@@ -67,4 +67,4 @@ def balance(connection, asset: str) -> tuple[Decimal, Decimal]:
 
 
 def mid_now(symbol: str) -> Decimal:
-    return feed.price_to_decimal(symbol, feed.price_at(symbol, wall_clock_ms()))
+    return feed.price_to_decimal(symbol, feed.price_at(symbol, now_ms()))

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from exchanges.demo import feed
-from exchanges.demo.venue import wall_clock_ms
+from exchanges.epoch import now_ms
 from tests.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -61,11 +61,11 @@ def test_non_member_is_403(outsider_api, connection, path):
 
 
 def test_ticker_is_the_feeds_price_now(viewer_api, connection):
-    before = wall_clock_ms()
+    before = now_ms()
     response = viewer_api.get(
         "/api/v1/terminal/ticker", {"connection": str(connection.pk), "symbol": "ETH/USDT"}
     )
-    after = wall_clock_ms()
+    after = now_ms()
 
     assert response.status_code == 200
     ticker = response.json()
@@ -101,7 +101,7 @@ def test_candles_oldest_first_and_equal_to_the_feed(viewer_api, connection):
     assert stamps == sorted(stamps)
     assert all(b - a == 300_000 for a, b in itertools.pairwise(stamps))
     assert stamps[0] % 300_000 == 0
-    assert stamps[-1] <= wall_clock_ms() < stamps[-1] + 300_000  # the last one is forming
+    assert stamps[-1] <= now_ms() < stamps[-1] + 300_000  # the last one is forming
     first = feed.candle_at("BTC/USDT", "5m", stamps[0])
     assert candles[0] == {
         "ts": first.ts,

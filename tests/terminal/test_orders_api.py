@@ -9,7 +9,7 @@ from django.test import Client
 
 from exchanges.demo import feed
 from exchanges.demo.instruments import INSTRUMENTS
-from exchanges.demo.venue import wall_clock_ms
+from exchanges.epoch import now_ms
 from exchanges.models import DemoOrder
 from exchanges.services import match_demo_orders
 from terminal.models import Order, OrderEvent
@@ -104,7 +104,7 @@ def test_order_cycle_histogram_is_exported(trader_api, connection):
 
 def test_limit_buy_rests_then_fills_when_the_price_crosses(trader_api, connection):
     price = resting_buy_price("BTC/USDT")
-    placed_at = wall_clock_ms()
+    placed_at = now_ms()
     response = place(trader_api, connection, type="limit", price=str(price), amount="0.01")
 
     assert response.status_code == 201, response.content
@@ -117,7 +117,7 @@ def test_limit_buy_rests_then_fills_when_the_price_crosses(trader_api, connectio
     assert [o["id"] for o in listed["results"]] == [order["id"]]
 
     # Nothing crossed yet: the matcher leaves it open, and so does a read.
-    match_demo_orders(now_ms=wall_clock_ms())
+    match_demo_orders(now_ms=now_ms())
     crossing = first_crossing_ms("BTC/USDT", price, placed_at)
     match_demo_orders(now_ms=crossing - 60_000)  # up to the minute before the first crossing
     assert trader_api.get(f"/api/v1/terminal/orders/{order['id']}").json()["status"] == "open"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from exchanges.demo.venue import wall_clock_ms
+from exchanges.epoch import now_ms
 from exchanges.models import ExchangeConnection
 from exchanges.services import match_demo_orders
 from terminal.models import Order
@@ -115,7 +115,7 @@ def test_positions_count_a_limit_order_that_filled_since_the_last_read(trader_ap
     url = "/api/v1/terminal/positions"
     assert trader_api.get(url, {"connection": str(connection.pk)}).json() == []
 
-    match_demo_orders(now_ms=first_crossing_ms("BTC/USDT", price, wall_clock_ms()))
+    match_demo_orders(now_ms=first_crossing_ms("BTC/USDT", price, now_ms()))
     [position] = trader_api.get(url, {"connection": str(connection.pk)}).json()
 
     assert D(position["amount"]) == D("0.01")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from exchanges.exceptions import ExchangeUnreachable
-from exchanges.gateway import gateway_for
+from exchanges.factory import gateway_for
 from terminal import services
 from terminal.exceptions import IllegalOrderTransition
 from terminal.models import Order, OrderEvent
