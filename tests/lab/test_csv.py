@@ -103,6 +103,33 @@ def test_every_bad_line_is_reported_with_its_number(trader_api):
     assert not Dataset.objects.exists()
 
 
+def test_timestamps_beyond_the_year_9999_are_400_with_their_line(trader_api):
+    lines = rows(6)
+    lines[0] = "99999999999999999999999,100,101,99,100,1"  # line 2: a typo, 23 digits
+    lines[1] = f"{T0 * 1000},100,101,99,100,1"  # line 3: microseconds
+    lines[2] = "9" * 5000 + ",100,101,99,100,1"  # line 4: longer than Python parses into an int
+    lines[3] = "9999-06-01T00:00:00Z,100,101,99,100,1"  # line 5
+    lines[4] = "-" + "9" * 30 + ",100,101,99,100,1"  # line 6
+    response = upload(trader_api, csv(lines))
+    assert response["Content-Type"] == "application/problem+json"
+    assert file_errors(response) == [
+        "line 2: ts 99999999999999999999999 is after 9999-01-01T00:00:00Z; give epoch "
+        "milliseconds or an ISO 8601 time",
+        f"line 3: ts {T0 * 1000} is after 9999-01-01T00:00:00Z; give epoch milliseconds or an "
+        "ISO 8601 time",
+        f"line 4: ts {'9' * 40}… is after 9999-01-01T00:00:00Z; give epoch milliseconds or an "
+        "ISO 8601 time",
+        "line 5: ts 9999-06-01T00:00:00Z is after 9999-01-01T00:00:00Z; give epoch "
+        "milliseconds or an ISO 8601 time",
+        "line 6: ts is before the epoch",
+    ]
+    assert not Dataset.objects.exists()
+    # The last accepted open time still makes a dataset (whose end is a minute later).
+    response = upload(trader_api, csv(["9998-12-31T23:59:00Z,100,101,99,100,1"]))
+    assert response.status_code == 201, response.content
+    assert response.json()["end_ts"] == "9999-01-01T00:00:00Z"
+
+
 def test_out_of_order_and_duplicate_lines(trader_api):
     lines = rows(4)
     lines[2] = lines[1]  # line 4 repeats line 3's time
