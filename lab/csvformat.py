@@ -22,11 +22,12 @@ import csv
 import io
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 import numpy as np
 
+from exchanges.epoch import ms_from_datetime
 from strategies.engine import Candles
 
 HEADER = ("ts", "open", "high", "low", "close", "volume")
@@ -38,7 +39,6 @@ _INTEGER = re.compile(r"^[+-]?\d+$")
 # dataset's start and end times); a larger number is a typo or another unit (microseconds).
 _LATEST = "9999-01-01T00:00:00Z"
 _LATEST_MS = 253_370_764_800_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CsvErrors(Exception):
@@ -74,7 +74,7 @@ def _parse_ts(text: str) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    value = (moment - _EPOCH) // timedelta(milliseconds=1)  # integers: no float rounding
+    value = ms_from_datetime(moment)
     if value < 0:
         raise ValueError("ts is before the epoch")
     if value > _LATEST_MS:
