@@ -43,3 +43,14 @@ class WorkspaceOnHold(Problem):
     status = 423
     code = "workspace-on-hold"
     title = "Trading in this workspace is on HOLD"
+
+
+class WorkspaceObjectNotFound(Problem):
+    """An id in a request body or query names no object of the request's workspace.
+
+    Another workspace's id gets exactly the same answer as an id nobody has: nothing leaks.
+    """
+
+    status = 404
+    code = "not-found"
+    title = "Not found"

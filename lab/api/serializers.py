@@ -8,11 +8,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exchanges.models import ExchangeConnection
-from lab import selectors
 from lab.models import TRADE_FIELDS, Backtest, BacktestTrade, Dataset
 from lab.services import plain_decimal
 from strategies.engine import TIMEFRAME_MS
-from strategies.models import StrategyVersion
+from strategies.models import Strategy, StrategyVersion
+from workspaces.fields import WorkspaceRelatedField
 
 TIMEFRAMES = list(TIMEFRAME_MS)
 
@@ -22,25 +22,6 @@ class PlainDecimalField(serializers.DecimalField):
 
     def to_representation(self, value):
         return plain_decimal(value) if value is not None else None
-
-
-class WorkspaceRelatedField(serializers.PrimaryKeyRelatedField):
-    """A primary key looked up only among the request workspace's objects.
-
-    Another workspace's id gets the same "does not exist" as an unknown one: nothing leaks.
-    """
-
-    def __init__(self, *, scoped, model, **kwargs):
-        self.scoped = scoped  # selector: callable(workspace=) -> queryset
-        kwargs.setdefault("pk_field", serializers.UUIDField())
-        super().__init__(queryset=model.objects.none(), **kwargs)
-
-    def get_queryset(self):
-        request = self.context.get("request")
-        workspace = getattr(request, "workspace", None)
-        if workspace is None:
-            return super().get_queryset()
-        return self.scoped(workspace=workspace)
 
 
 # --------------------------------------------------------------------------- datasets
@@ -109,8 +90,7 @@ class DatasetCreateSerializer(serializers.Serializer):
         help_text="csv: the lot size orders are floored to (default: the demo instrument's).",
     )
     connection = WorkspaceRelatedField(
-        scoped=selectors.connections,
-        model=ExchangeConnection,
+        queryset=ExchangeConnection.objects.all(),
         required=False,
         help_text="exchange: the connection to import from.",
     )
@@ -165,9 +145,10 @@ class BacktestCreateSerializer(serializers.Serializer):
     """Inputs of a backtest; the version and the dataset must be the workspace's own."""
 
     strategy_version = WorkspaceRelatedField(
-        scoped=selectors.strategy_versions, model=StrategyVersion
+        queryset=StrategyVersion.objects.select_related("strategy"),
+        workspace_field="strategy__workspace",
     )
-    dataset = WorkspaceRelatedField(scoped=selectors.datasets, model=Dataset)
+    dataset = WorkspaceRelatedField(queryset=Dataset.objects.all())
     initial_cash = serializers.DecimalField(
         max_digits=24, decimal_places=8, min_value=Decimal("0.01"), default=Decimal("10000")
     )
@@ -288,9 +269,13 @@ class BacktestSerializer(serializers.ModelSerializer):
 
 class BacktestListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Backtest.Status.choices, required=False)
-    dataset = serializers.UUIDField(required=False)
-    strategy = serializers.UUIDField(required=False)
-    strategy_version = serializers.UUIDField(required=False)
+    dataset = WorkspaceRelatedField(queryset=Dataset.objects.all(), required=False)
+    strategy = WorkspaceRelatedField(queryset=Strategy.objects.all(), required=False)
+    strategy_version = WorkspaceRelatedField(
+        queryset=StrategyVersion.objects.all(),
+        workspace_field="strategy__workspace",
+        required=False,
+    )
 
 
 class TradeSerializer(serializers.ModelSerializer):

@@ -70,10 +70,8 @@ class DatasetViewSet(
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     lookup_value_converter = "uuid"
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Dataset.objects.none()
-        queryset = selectors.datasets(workspace=self.request.workspace)
+    def scoped_queryset(self, workspace):
+        queryset = selectors.datasets(workspace=workspace)
         if self.action == "list":
             params = self.request.query_params
             for field in ("status", "source", "symbol"):
@@ -91,6 +89,7 @@ class DatasetViewSet(
             201: DatasetSerializer,
             202: DatasetSerializer,
             400: ProblemSerializer,
+            404: ProblemSerializer,
         },
         description=(
             "`demo` and `csv` datasets are stored before the response (201, status ready); an "
@@ -199,30 +198,35 @@ class BacktestViewSet(
     serializer_class = BacktestSerializer
     lookup_value_converter = "uuid"
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Backtest.objects.none()
-        if self.action == "list":
-            query = BacktestListQuerySerializer(data=self.request.query_params)
-            query.is_valid(raise_exception=True)
-            filters = query.validated_data
-            return selectors.backtests(
-                workspace=self.request.workspace,
-                status=filters.get("status"),
-                dataset_id=filters.get("dataset"),
-                strategy_id=filters.get("strategy"),
-                strategy_version_id=filters.get("strategy_version"),
-            )
-        return selectors.backtests(workspace=self.request.workspace)
+    def scoped_queryset(self, workspace):
+        if self.action != "list":
+            return selectors.backtests(workspace=workspace)
+        query = BacktestListQuerySerializer(
+            data=self.request.query_params, context={"request": self.request}
+        )
+        query.is_valid(raise_exception=True)
+        filters = query.validated_data
+        return selectors.backtests(
+            workspace=workspace,
+            status=filters.get("status"),
+            dataset_id=getattr(filters.get("dataset"), "pk", None),
+            strategy_id=getattr(filters.get("strategy"), "pk", None),
+            strategy_version_id=getattr(filters.get("strategy_version"), "pk", None),
+        )
 
     @extend_schema(
         summary="Queue a backtest",
         request=BacktestCreateSerializer,
-        responses={202: BacktestSerializer, 400: ProblemSerializer, 429: ProblemSerializer},
+        responses={
+            202: BacktestSerializer,
+            400: ProblemSerializer,
+            404: ProblemSerializer,
+            429: ProblemSerializer,
+        },
         description=(
             "202 with the queued backtest (`id`, `status: queued`, …); a worker runs it. "
             "The strategy version and the dataset must be this workspace's: another "
-            "workspace's id is answered like an unknown one (400 with a pointer). "
+            "workspace's id is answered like an unknown one (404 `not-found` with a pointer). "
             "Rate limited per client IP (RATE_LIMIT_BACKTEST, default 5/min), with `rerun`."
         ),
     )

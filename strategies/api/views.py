@@ -90,8 +90,8 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspac
     # Validation stores nothing, so whoever may read strategies may validate a body.
     action_roles = {"validate": Role.VIEWER}
 
-    def get_queryset(self):
-        queryset = selectors.with_latest_version(super().get_queryset()).order_by("name", "id")
+    def scoped_queryset(self, workspace):
+        queryset = selectors.strategies(workspace=workspace)
         search = self.request.query_params.get("search", "").strip()
         if self.action == "list" and search:
             queryset = queryset.filter(name__icontains=search)

@@ -10,9 +10,11 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from exchanges.models import ExchangeConnection
 from exchanges.numbers import tidy
 from terminal.marketdata import DEFAULT_CANDLES, MAX_CANDLES, TIMEFRAMES
 from terminal.models import Order
+from workspaces.fields import WorkspaceRelatedField
 
 # What an idempotency key may hold: printable ASCII, no spaces at the ends (as in headers).
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
@@ -36,7 +38,10 @@ class DecimalString(serializers.DecimalField):
 
 
 class ConnectionQuerySerializer(serializers.Serializer):
-    connection = serializers.UUIDField(help_text="An exchange connection of the workspace.")
+    connection = WorkspaceRelatedField(
+        queryset=ExchangeConnection.objects.all(),
+        help_text="An exchange connection of the workspace.",
+    )
 
 
 class SymbolQuerySerializer(ConnectionQuerySerializer):
@@ -54,7 +59,7 @@ class CandlesQuerySerializer(SymbolQuerySerializer):
 
 
 class OrderListQuerySerializer(serializers.Serializer):
-    connection = serializers.UUIDField(required=False)
+    connection = WorkspaceRelatedField(queryset=ExchangeConnection.objects.all(), required=False)
     symbol = serializers.CharField(max_length=40, required=False)
     status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
 
@@ -100,7 +105,8 @@ class BalanceSerializer(serializers.Serializer):
 
 
 class PositionsQuerySerializer(serializers.Serializer):
-    connection = serializers.UUIDField(
+    connection = WorkspaceRelatedField(
+        queryset=ExchangeConnection.objects.all(),
         required=False,
         help_text="Only this connection's positions; without it, every connection's.",
     )
@@ -147,7 +153,7 @@ class OrderSerializer(serializers.Serializer):
 class OrderCreateSerializer(serializers.Serializer):
     """A new order. Send the idempotency key as header `Idempotency-Key` or as `client_order_id`."""
 
-    connection = serializers.UUIDField()
+    connection = WorkspaceRelatedField(queryset=ExchangeConnection.objects.all())
     symbol = serializers.CharField(max_length=40)
     side = serializers.ChoiceField(choices=Order.Side.choices)
     type = serializers.ChoiceField(choices=Order.Type.choices)

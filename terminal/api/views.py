@@ -52,7 +52,7 @@ class IdempotencyKeyInvalid(Problem):
 
 
 def _query(serializer_class, request) -> dict:
-    query = serializer_class(data=request.query_params)
+    query = serializer_class(data=request.query_params, context={"request": request})
     query.is_valid(raise_exception=True)  # errors point at the parameter: /symbol, /limit …
     return query.validated_data
 
@@ -64,10 +64,7 @@ class _ConnectionView(WorkspaceScopedAPIView):
 
     def connection_and_query(self, request):
         query = _query(self.query_serializer, request)
-        connection = selectors.connection(
-            workspace=request.workspace, connection_id=query["connection"]
-        )
-        return connection, query
+        return query["connection"], query
 
 
 @extend_schema(
@@ -162,9 +159,7 @@ class PositionsView(_ConnectionView):
     def get(self, request):
         query = _query(PositionsQuerySerializer, request)
         if "connection" in query:
-            connections = [
-                selectors.connection(workspace=request.workspace, connection_id=query["connection"])
-            ]
+            connections = [query["connection"]]
         else:
             connections = selectors.connections_with_fills(workspace=request.workspace)
         rows = [
@@ -218,21 +213,21 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSc
     serializer_class = OrderSerializer
     lookup_value_converter = "uuid"
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Order.objects.none()
-        return selectors.orders(workspace=self.request.workspace)
-
-    def list(self, request):
-        query = _query(OrderListQuerySerializer, request)
-        queryset = selectors.orders(
-            workspace=request.workspace,
-            connection_id=query.get("connection"),
+    def scoped_queryset(self, workspace):
+        if self.action != "list":
+            return selectors.orders(workspace=workspace)
+        query = _query(OrderListQuerySerializer, self.request)
+        return selectors.orders(
+            workspace=workspace,
+            connection_id=getattr(query.get("connection"), "pk", None),
             symbol=query.get("symbol"),
             status=query.get("status"),
         )
+
+    def list(self, request):
+        queryset = self.get_queryset()  # the list filters are applied by scoped_queryset
         page = services.refresh_orders(self.paginate_queryset(queryset))
-        wanted = query.get("status")
+        wanted = request.query_params.get("status")
         if wanted and any(order.status != wanted for order in page):
             # Some finished at the venue since the last read: the filter's page is different now.
             page = list(self.paginate_queryset(queryset.all()))
@@ -281,17 +276,14 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSc
         ),
     )
     def create(self, request):
-        payload = OrderCreateSerializer(data=request.data)
+        payload = OrderCreateSerializer(data=request.data, context={"request": request})
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         key = _idempotency_key(request, data)
-        connection = selectors.connection(
-            workspace=request.workspace, connection_id=data["connection"]
-        )
         placement = services.place_order(
             workspace=request.workspace,
             actor=request.user,
-            connection=connection,
+            connection=data["connection"],
             symbol=data["symbol"],
             side=data["side"],
             order_type=data["type"],

@@ -120,11 +120,11 @@ def test_foreign_connection_is_an_unknown_connection(trader_api, other_workspace
         workspace=other_workspace, name="Theirs", exchange="demo"
     )
     payload = demo_payload(source="exchange", connection=str(theirs.pk))
-    body = assert_problem(trader_api.post(DATASETS, payload, format="json"), 400)
+    body = assert_problem(trader_api.post(DATASETS, payload, format="json"), 404, "not-found")
     assert body["errors"][0]["pointer"] == "/connection"
     nobody = "0b6f0c3e-8a36-4a4c-9d8e-5f5e2f3a0001"
     payload = demo_payload(source="exchange", connection=nobody)
-    unknown = assert_problem(trader_api.post(DATASETS, payload, format="json"), 400)
+    unknown = assert_problem(trader_api.post(DATASETS, payload, format="json"), 404, "not-found")
     assert body["errors"][0]["detail"].replace(str(theirs.pk), "X") == unknown["errors"][0][
         "detail"
     ].replace(nobody, "X")
@@ -220,7 +220,6 @@ def test_backtest_defaults_cash_fee_and_slippage(trader_api, version, dataset):
         ({"fee_bps": "-1"}, "/fee_bps"),
         ({"slippage_bps": "1000.5"}, "/slippage_bps"),
         ({"dataset": "not-a-uuid"}, "/dataset"),
-        ({"strategy_version": "0b6f0c3e-8a36-4a4c-9d8e-5f5e2f3a0001"}, "/strategy_version"),
     ],
 )
 def test_backtest_bad_input_points_at_the_field(trader_api, version, dataset, changes, pointer):
@@ -235,7 +234,9 @@ def test_foreign_version_or_dataset_is_answered_like_an_unknown_one(
 ):
     their_version = make_version(other_workspace, sma_body())
     body = assert_problem(
-        trader_api.post(BACKTESTS, backtest_payload(their_version, dataset), format="json"), 400
+        trader_api.post(BACKTESTS, backtest_payload(their_version, dataset), format="json"),
+        404,
+        "not-found",
     )
     assert body["errors"][0]["pointer"] == "/strategy_version"
     unknown = assert_problem(
@@ -244,14 +245,17 @@ def test_foreign_version_or_dataset_is_answered_like_an_unknown_one(
             backtest_payload(version, dataset, strategy_version=str(other_dataset.pk)),
             format="json",
         ),
-        400,
+        404,
+        "not-found",
     )
     # The same words whether the id is someone else's or nobody's; only the id differs.
     assert body["errors"][0]["detail"].replace(str(their_version.pk), "X") == unknown["errors"][0][
         "detail"
     ].replace(str(other_dataset.pk), "X")
     body = assert_problem(
-        trader_api.post(BACKTESTS, backtest_payload(version, other_dataset), format="json"), 400
+        trader_api.post(BACKTESTS, backtest_payload(version, other_dataset), format="json"),
+        404,
+        "not-found",
     )
     assert body["errors"][0]["pointer"] == "/dataset"
     assert not Backtest.objects.exists()

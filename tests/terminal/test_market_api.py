@@ -48,7 +48,8 @@ def test_instruments_need_a_connection_id(trader_api, connection, params, pointe
 )
 def test_another_workspaces_connection_is_404(trader_api, other_connection, path):
     params = {"connection": str(other_connection.pk), "symbol": "BTC/USDT"}
-    assert_problem(trader_api.get(f"/api/v1/terminal/{path}", params), 404, "connection-not-found")
+    body = assert_problem(trader_api.get(f"/api/v1/terminal/{path}", params), 404, "not-found")
+    assert [e["pointer"] for e in body["errors"]] == ["/connection"]
 
 
 @pytest.mark.parametrize(

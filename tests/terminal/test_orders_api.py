@@ -263,7 +263,8 @@ def test_a_malformed_idempotency_key_is_400(trader_api, connection):
 
 def test_another_workspaces_connection_is_404(trader_api, other_connection):
     response = place(trader_api, other_connection)
-    assert_problem(response, 404, "connection-not-found")
+    body = assert_problem(response, 404, "not-found")
+    assert [e["pointer"] for e in body["errors"]] == ["/connection"]
     assert Order.objects.count() == 0
 
 
@@ -326,12 +327,8 @@ def test_list_newest_first_with_filters(
         "/api/v1/terminal/orders", {"status": "closed", "connection": str(connection.pk)}
     ).json()
     assert closed["count"] == 2
-    assert (
-        viewer_api.get("/api/v1/terminal/orders", {"connection": str(other_connection.pk)}).json()[
-            "count"
-        ]
-        == 0
-    )
+    foreign = viewer_api.get("/api/v1/terminal/orders", {"connection": str(other_connection.pk)})
+    assert assert_problem(foreign, 404, "not-found")["errors"][0]["pointer"] == "/connection"
 
 
 def test_list_rejects_an_unknown_status(viewer_api):

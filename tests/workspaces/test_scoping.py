@@ -34,8 +34,19 @@ class _NotesViewSet(
         serializer.save(workspace=self.request.workspace, actor=self.request.user)
 
 
+class _WideningViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    """Its hook returns every workspace's rows: the base class must still filter them."""
+
+    queryset = AuditEvent.objects.all()
+    serializer_class = _NoteSerializer
+
+    def scoped_queryset(self, workspace):
+        return AuditEvent.objects.all()
+
+
 _router = SimpleRouter(trailing_slash=False)
 _router.register("notes", _NotesViewSet, basename="note")
+_router.register("wide", _WideningViewSet, basename="wide")
 urlpatterns = [path("api/v1/", include(_router.urls))]
 
 
@@ -108,3 +119,41 @@ def test_writes_land_in_the_header_workspace_only(workspace, other_workspace):
     client.post("/api/v1/notes", {"action": "mine"}, format="json")
     assert AuditEvent.objects.filter(action="mine", workspace=other_workspace).count() == 1
     assert not AuditEvent.objects.filter(action="mine", workspace=workspace).exists()
+
+
+# --------------------------------------------------------------------------- by construction
+
+
+def test_a_subclass_cannot_override_get_queryset():
+    with pytest.raises(TypeError, match="overrides get_queryset"):
+
+        class _Bypass(WorkspaceScopedViewSet):
+            queryset = AuditEvent.objects.all()
+
+            def get_queryset(self):
+                return AuditEvent.objects.all()
+
+
+def test_a_mixin_in_front_cannot_override_get_queryset_or_initial():
+    class _Everything:
+        def get_queryset(self):
+            return AuditEvent.objects.all()
+
+    class _NoChecks:
+        def initial(self, request, *args, **kwargs):
+            pass
+
+    with pytest.raises(TypeError, match="overrides get_queryset"):
+        type("_Front", (_Everything, WorkspaceScopedViewSet), {"queryset": AuditEvent.objects})
+    with pytest.raises(TypeError, match="overrides initial"):
+        type("_Front", (_NoChecks, WorkspaceScopedViewSet), {"queryset": AuditEvent.objects})
+
+
+@pytest.mark.urls("tests.workspaces.test_scoping")
+def test_the_hook_can_narrow_but_never_widen(workspace, other_workspace, trader_api):
+    mine = record_audit(action="mine", workspace=workspace)
+    theirs = record_audit(action="theirs", workspace=other_workspace)
+    listed = trader_api.get("/api/v1/wide").json()["results"]
+    assert [row["id"] for row in listed] == [str(mine.pk)]
+    assert_problem(trader_api.get(f"/api/v1/wide/{theirs.pk}"), 404, "not-found")
+    assert trader_api.get(f"/api/v1/wide/{mine.pk}").status_code == 200
