@@ -50,9 +50,9 @@ def test_import_is_202_then_pages_in_with_progress(
     assert body["connection"] == str(connection.pk)
 
     progress = []
-    record = services._set_dataset_progress
+    record = services.imports._set_dataset_progress
     monkeypatch.setattr(
-        services,
+        services.imports,
         "_set_dataset_progress",
         lambda dataset_id, value: progress.append(value) or record(dataset_id, value),
     )

@@ -276,7 +276,7 @@ def test_an_unexpected_crash_is_failed_without_a_traceback(
     def explode(*args, **kwargs):
         raise ZeroDivisionError("division by zero deep inside")
 
-    monkeypatch.setattr(services, "simulate", explode)
+    monkeypatch.setattr(services.backtests, "simulate", explode)
     backtest = run(queue(workspace, trader, version, dataset))
     assert backtest.status == Backtest.Status.FAILED
     assert backtest.error.startswith("The backtest failed unexpectedly")
