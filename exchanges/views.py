@@ -7,13 +7,12 @@ The page renders the choices and the translated texts; its script talks to the R
 from __future__ import annotations
 
 import ccxt
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from exchanges.gateway import DEMO_EXCHANGE
 from workspaces.models import Role
-from workspaces.ui import current_membership
+from workspaces.pages import workspace_page
 
 
 def _texts() -> dict[str, str]:
@@ -44,16 +43,16 @@ def _texts() -> dict[str, str]:
     }
 
 
-@login_required
-def connections_page(request):
-    membership, _memberships = current_membership(request)
+@workspace_page
+def connections_page(request, *, workspace):
+    membership = request.membership
     return render(
         request,
         "exchanges/connections.html",
         {
             "membership": membership,
-            "can_manage": membership is not None and membership.allows(Role.ADMIN),
-            "can_test": membership is not None and membership.allows(Role.TRADER),
+            "can_manage": membership.allows(Role.ADMIN),
+            "can_test": membership.allows(Role.TRADER),
             "exchanges": [DEMO_EXCHANGE, *ccxt.exchanges],
             "texts": _texts(),
         },

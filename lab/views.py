@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exchanges.demo.instruments import INSTRUMENTS
 from lab import selectors
 from strategies.engine import TIMEFRAME_MS
+from workspaces.pages import workspace_page
 from workspaces.ui import page_context
 
 
@@ -53,19 +52,14 @@ def _texts() -> dict[str, str]:
     }
 
 
-@login_required
-def lab_page(request):
+@workspace_page
+def lab_page(request, *, workspace):
     context = page_context(request, texts=_texts())
-    membership = context["membership"]
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     context.update(
         {
-            "versions": (
-                selectors.strategy_versions(workspace=membership.workspace) if membership else []
-            ),
-            "connections": (
-                selectors.connections(workspace=membership.workspace) if membership else []
-            ),
+            "versions": selectors.strategy_versions(workspace=workspace),
+            "connections": selectors.connections(workspace=workspace),
             "symbols": list(INSTRUMENTS),
             "timeframes": list(TIMEFRAME_MS),
             # Range inputs are UTC; the default is the last seven whole days.
@@ -76,15 +70,9 @@ def lab_page(request):
     return render(request, "lab/lab.html", context)
 
 
-@login_required
-def backtest_page(request, backtest_id):
+@workspace_page
+def backtest_page(request, backtest_id, *, workspace):
+    backtest = get_object_or_404(selectors.backtests(workspace=workspace), pk=backtest_id)
     context = page_context(request, texts=_texts())
-    membership = context["membership"]
-    if membership is None:
-        raise Http404
-    # Only the current workspace's backtests: another workspace's id is simply not found.
-    backtest = selectors.backtests(workspace=membership.workspace).filter(pk=backtest_id).first()
-    if backtest is None:
-        raise Http404
     context["backtest"] = backtest
     return render(request, "lab/backtest.html", context)

@@ -7,15 +7,14 @@ pages and API clients go through the same validation and the same services.
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from strategies import selectors
 from strategies.dsl import DSL_VERSION, examples
-from workspaces.ui import current_membership, page_context
+from workspaces.pages import workspace_page
+from workspaces.ui import page_context
 
 # Titles of the bundled examples (strategies/dsl/examples/<name>.json), in the editor's list.
 EXAMPLE_TITLES = {
@@ -90,8 +89,8 @@ def _examples() -> list[dict]:
     ]
 
 
-@login_required
-def strategies_page(request):
+@workspace_page
+def strategies_page(request, *, workspace):
     """The workspace's strategies (loaded by the page's script) and the way to a new one."""
     return render(request, "strategies/list.html", page_context(request, texts=_texts()))
 
@@ -111,23 +110,14 @@ def _editor(request, strategy) -> dict:
     return context
 
 
-@login_required
-def strategy_new_page(request):
+@workspace_page
+def strategy_new_page(request, *, workspace):
     """The editor for a new strategy, starting from the starter example."""
-    context = _editor(request, None)
-    if context["membership"] is None:
-        raise Http404
-    return render(request, "strategies/editor.html", context)
+    return render(request, "strategies/editor.html", _editor(request, None))
 
 
-@login_required
-def strategy_page(request, strategy_id):
+@workspace_page
+def strategy_page(request, strategy_id, *, workspace):
     """The editor of one strategy of the current workspace, holding its latest version."""
-    membership, _memberships = current_membership(request)
-    if membership is None:
-        raise Http404
-    # Only the current workspace's strategies: another workspace's id is simply not found.
-    strategy = selectors.strategies(workspace=membership.workspace).filter(pk=strategy_id).first()
-    if strategy is None:
-        raise Http404
+    strategy = get_object_or_404(selectors.strategies(workspace=workspace), pk=strategy_id)
     return render(request, "strategies/editor.html", _editor(request, strategy))

@@ -6,14 +6,13 @@ The page renders the workspace's connections and its translated texts; its scrip
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from exchanges import selectors as exchange_selectors
 from terminal.marketdata import TIMEFRAMES
 from workspaces.models import Role
-from workspaces.ui import current_membership
+from workspaces.pages import workspace_page
 
 
 def _texts() -> dict[str, str]:
@@ -47,16 +46,13 @@ def _texts() -> dict[str, str]:
     }
 
 
-@login_required
-def terminal_page(request):
-    membership, _memberships = current_membership(request)
-    connections = (
-        list(exchange_selectors.connections(workspace=membership.workspace)) if membership else []
-    )
+@workspace_page
+def terminal_page(request, *, workspace):
+    membership = request.membership
     context = {
         "membership": membership,
-        "connections": connections,
-        "can_trade": membership is not None and membership.allows(Role.TRADER),
+        "connections": list(exchange_selectors.connections(workspace=workspace)),
+        "can_trade": membership.allows(Role.TRADER),
         "timeframes": TIMEFRAMES,
         "texts": _texts(),
     }

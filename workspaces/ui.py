@@ -42,10 +42,10 @@ def switch_workspace(request, workspace_id: str) -> bool:
 
 def page_context(request, *, texts: dict[str, str]) -> dict:
     """What a workspace page's template needs: the membership, whether it may write (trader and
-    up), and the page's translated texts for its script."""
-    membership, _memberships = current_membership(request)
+    up), and the page's translated texts for its script. For views under `workspace_page`."""
+    membership = request.membership
     return {
         "membership": membership,
-        "can_write": membership is not None and membership.allows(Role.TRADER),
+        "can_write": membership.allows(Role.TRADER),
         "texts": texts,
     }

@@ -73,7 +73,9 @@ def test_russian_by_default_english_on_request(client, workspace):
 def test_a_user_without_a_workspace_sees_an_empty_state(client):
     make_user("lonely")
     client.login(username="lonely", password=PASSWORD)
-    html = client.get("/connections").content.decode()
+    response = client.get("/connections", follow=True)  # to the home page, which says so
+    assert response.redirect_chain == [("/", 302)]
+    html = response.content.decode()
     assert 'id="connections-page"' not in html
     assert 'class="empty"' in html
 
