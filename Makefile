@@ -1,7 +1,7 @@
 # The two commands of the README, and the checks CI runs.
 .PHONY: run test lint setup
 
-run:  ## install, migrate, seed the demo and start web + worker + beat
+run:  ## install, migrate, seed the demo and start web, a worker per queue and beat
 	@scripts/run.sh
 
 test:  ## install (with test tools) and run the whole test suite

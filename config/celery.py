@@ -18,7 +18,9 @@ app = Celery("botmarket")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Queues of ARCHITECTURE.md: bot ticks must never wait behind a long backtest.
+# Queues of docs/architecture.md, each consumed by a worker process of its own (Procfile,
+# deploy/): bot ticks must never wait behind a long backtest or an import.
+WORKER_QUEUES = ("default", "ticks", "lab")
 app.conf.task_routes = {
     "bots.*": {"queue": "ticks"},
     "lab.*": {"queue": "lab"},
@@ -27,10 +29,14 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     # Worker and beat liveness (status.Heartbeat, read by the operator console and the status
     # board); every 15 s, so a process missing a minute of beats is clearly down, not just late.
-    "status-heartbeat": {
-        "task": "status.heartbeat",
-        "schedule": schedule(15.0),
-        "options": {"expires": 14},
+    # One per queue: each queue has its own workers, and one can be down while the others run.
+    **{
+        f"status-heartbeat-{queue}": {
+            "task": "status.heartbeat",
+            "schedule": schedule(15.0),
+            "options": {"queue": queue, "expires": 14},
+        }
+        for queue in WORKER_QUEUES
     },
     # Demo limit orders fill within ~2 s of the feed crossing their price (what a user watching
     # the terminal expects); a run reads only minutes since each order's last check, so it is cheap.

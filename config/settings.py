@@ -205,8 +205,25 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database rows the tasks update
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Acknowledge on start (a worker killed mid-task loses that task; the app's sweep fails or
+# re-queues it). acks_late is for short idempotent tasks only, each with a time_limit below the
+# visibility timeout; task_reject_on_worker_lost stays off, or a task that kills its worker would
+# be redelivered forever.
 CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker takes a message only when a process is free to run it. Prefetched messages wait
+# unacknowledged in the worker, so a killed worker held queued backtests until the visibility
+# timeout; now they stay in Redis for the next worker.
+CELERY_WORKER_DISABLE_PREFETCH = True
+# Redis has no acks: a message a worker took but has not acknowledged returns to its queue this
+# long after it was taken (kombu's default is an hour). It must exceed the longest acks_late task
+# and the longest countdown/ETA (retry backoff), or a task still running or waiting would be
+# delivered twice; with acks-early tasks and no prefetch, 5 minutes bounds how long a killed
+# worker's messages stay invisible (plus kombu's restore sweep, every ~100 s).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Our JSON logging applies to worker and beat too (Celery would otherwise replace the handlers).

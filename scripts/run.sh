@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up and run the whole product: web (daphne), Celery worker and beat. Ctrl-C stops all.
+# Set up and run the whole product: web (daphne), a Celery worker per queue and beat (see the
+# Procfile). Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -20,7 +21,7 @@ cat <<MSG
   Demo login:               demo / demo-trader-2026
   API docs:                 http://${host}:${port}/api/docs/
   Operator console:         http://${host}:${port}/admin/
-  Press Ctrl-C to stop web, worker and beat.
+  Press Ctrl-C to stop web, the workers and beat.
 
 MSG
 PATH="$PWD/.venv/bin:$PATH" WEB_HOST="$host" WEB_PORT="$port" .venv/bin/honcho start -f Procfile

@@ -6,7 +6,7 @@ from django.db import models
 class Heartbeat(models.Model):
     """The last time a background process proved it was alive."""
 
-    # "beat" or "worker:<hostname>"
+    # "beat" or "worker:<queue>:<node>" (a Celery node name, e.g. lab@host)
     name = models.CharField(max_length=200, primary_key=True)
     last_seen_at = models.DateTimeField()
     details = models.JSONField(default=dict, blank=True)

@@ -135,13 +135,9 @@ def _worker_database_url() -> str:
     )
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real `celery -A config worker` on the test database, for behaviour that needs one.
-
-    Tests using it must commit their data (`transactional_db`) so the worker can see it.
-    """
-    env = {
+def worker_environment() -> dict[str, str]:
+    """The environment of a test worker: the test database, Redis, keys and media folder."""
+    return {
         **os.environ,
         "DATABASE_URL": _worker_database_url(),
         "REDIS_URL": settings.REDIS_URL,
@@ -161,39 +157,77 @@ def celery_worker_process(django_db_setup, django_db_blocker):
             "config",
             "worker",
             "-Q",
-            "default,ticks,lab",
-            "--concurrency=2",
+            queue,
+            f"--concurrency={concurrency}",
             "--pool=prefork",
             "--loglevel=INFO",
-            "--purge",
+            *(["--purge"] if purge else []),
             "--without-mingle",
             "--without-gossip",
             "-n",
-            f"test-{os.getpid()}@%h",
+            f"{node}@%h",
         ],
         cwd=ROOT,
-        env=env,
+        env=worker_environment(),
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
+    process.log = log
+    return process
+
+
+def wait_for_workers(processes: dict[str, subprocess.Popen], timeout: float = 60) -> None:
+    """Block until every worker of `processes` (node name → process) answers a ping."""
     from config.celery import app
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
+    waiting = set(processes)
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"celery worker exited; see {log_path}")
-        if app.control.ping(timeout=0.5):
-            break
-    else:
+        for node, process in processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"celery worker {node} exited; see {process.log.name}")
+        for reply in app.control.ping(timeout=0.5) or []:
+            waiting -= {name.split("@")[0] for name in reply}
+        if not waiting:
+            return
+    for process in processes.values():
         process.kill()
-        raise RuntimeError(f"celery worker did not answer a ping in 60 s; see {log_path}")
-    yield process
+    raise RuntimeError(f"celery workers {sorted(waiting)} did not answer a ping in {timeout} s")
+
+
+def stop_worker(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    log.close()
+    process.log.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real `celery -A config worker` per queue on the test database, as deployed.
+
+    Yields {queue: process}. Tests using it must commit their data (`transactional_db`) so the
+    workers can see it.
+    """
+    from config.celery import WORKER_QUEUES
+
+    processes = {
+        f"{queue}-test-{os.getpid()}": start_worker(
+            queue,
+            node=f"{queue}-test-{os.getpid()}",
+            log_path=Path(settings.VAR_DIR) / f"test-worker-{queue}.log",
+        )
+        for queue in WORKER_QUEUES
+    }
+    wait_for_workers(processes)
+    yield dict(zip(WORKER_QUEUES, processes.values(), strict=True))
+    for process in processes.values():
+        process.terminate()  # all at once: each warm shutdown takes a few seconds
+    for process in processes.values():
+        stop_worker(process)
 
 
 # --- a real browser ----------------------------------------------------------------------------
