@@ -191,6 +191,9 @@ CACHES = {
         if not TESTING
         else f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
         "TIMEOUT": 300,
+        # An unreachable Redis fails a cache call within a second instead of hanging the
+        # request (rate limits then fail open); a healthy local Redis answers in microseconds.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }
 
@@ -282,11 +285,19 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/(v1|ui)",
-    "ENUM_NAME_OVERRIDES": {},
+    # Choice sets that share a field name (or the same values) across apps get one name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectionModeEnum": "exchanges.models.ExchangeConnection.Mode",
+        "BotModeEnum": "bots.api.serializers.MODES",
+        "OrderTypeEnum": "bots.models.Bot.OrderType",
+    },
 }
 
 # --- rate limits (django-ratelimit rates: N/period, e.g. 5/15m) --------------------------------
 RATELIMIT_USE_CACHE = "default"
+# A counter the cache failed to return lets the request through (config/ratelimit.py fails open
+# on a Redis outage too): a broken store must not refuse every client.
+RATELIMIT_FAIL_OPEN = True
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATE_LIMIT_GLOBAL = env.str("RATE_LIMIT_GLOBAL", default="200/m")
 RATE_LIMIT_REGISTER = env.str("RATE_LIMIT_REGISTER", default="5/15m")
