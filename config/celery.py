@@ -52,6 +52,14 @@ app.conf.beat_schedule = {
         "schedule": schedule(60.0),
         "options": {"expires": 55},
     },
+    # Runs RUNNING longer than MAX_RUN_DURATION_MS (4 h by default) → TIMED_OUT. Every 30 s a
+    # run overstays by at most half a minute (0.2 % of 4 h), and the sweep is one indexed read
+    # of RUNNING runs, cheap enough to repeat twice a minute.
+    "bots-sweep-max-duration": {
+        "task": "bots.sweep_max_duration",
+        "schedule": schedule(30.0),
+        "options": {"expires": 25},
+    },
 }
 
 

@@ -348,6 +348,10 @@ LAB_MAX_UPLOAD_BYTES = env.int("LAB_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024
 LAB_IMPORT_PAGE_LIMIT = env.int("LAB_IMPORT_PAGE_LIMIT", default=1000)
 LAB_STALE_RUNNING_SECONDS = env.int("LAB_STALE_RUNNING_SECONDS", default=900)
 
+# Bots: the longest a run may stay RUNNING (4 h) before beat's sweep times it out; it also bounds
+# the candle history a run keeps in memory (lookback + 240 candles at 1m).
+MAX_RUN_DURATION_MS = env.int("MAX_RUN_DURATION_MS", default=14_400_000)
+
 # --- production hardening --------------------------------------------------------------------
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("terminal.api.urls")),
     path("", include("strategies.api.urls")),
     path("", include("lab.api.urls")),
+    path("", include("bots.api.urls")),
 ]
 
 urlpatterns = [

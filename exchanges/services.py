@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -269,7 +269,7 @@ def delete_connection(*, connection: ExchangeConnection, actor: User) -> None:
     try:
         with transaction.atomic():
             connection.delete()
-    except ProtectedError:
+    except (ProtectedError, RestrictedError):  # orders protect it, bots restrict it
         raise ConnectionInUse(
             "Orders or bots still refer to this connection; remove them first."
         ) from None

@@ -1,0 +1,78 @@
+"""Read-side queries of bots and runs, used by the API, the tasks, the admin and the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from bots.models import ACTIVE_RUN_STATES, Bot, BotRun, RunEvent
+from workspaces.models import Workspace
+
+_BOT_RELATED = ("strategy_version__strategy", "exchange_connection", "created_by")
+_RUN_RELATED = ("bot", "strategy_version__strategy", "exchange_connection", "created_by")
+
+
+def with_active_run(queryset: QuerySet[Bot]) -> QuerySet[Bot]:
+    """`queryset` with each bot's unfinished run annotated as `active_run_id`/`active_run_state`."""
+    active = BotRun.objects.filter(bot=OuterRef("pk"), state__in=ACTIVE_RUN_STATES)
+    return queryset.annotate(
+        active_run_id=Subquery(active.values("pk")[:1]),
+        active_run_state=Subquery(active.values("state")[:1]),
+    )
+
+
+def bots(*, workspace: Workspace) -> QuerySet[Bot]:
+    """The workspace's bots, newest first, with their active run."""
+    return with_active_run(
+        Bot.objects.filter(workspace=workspace).select_related(*_BOT_RELATED)
+    ).order_by("-created_at", "-id")
+
+
+def bot_queryset() -> QuerySet[Bot]:
+    """Every bot with what the API renders (the scoping base class filters it by workspace)."""
+    return with_active_run(Bot.objects.select_related(*_BOT_RELATED)).order_by("-created_at", "-id")
+
+
+def active_run(*, bot: Bot) -> BotRun | None:
+    """The bot's unfinished run (at most one exists), or None."""
+    return BotRun.objects.filter(bot=bot, state__in=ACTIVE_RUN_STATES).first()
+
+
+def run_queryset() -> QuerySet[BotRun]:
+    """Every run with what the API renders, newest first."""
+    return BotRun.objects.select_related(*_RUN_RELATED).order_by("-created_at", "-id")
+
+
+def runs(*, bot: Bot) -> QuerySet[BotRun]:
+    """The bot's runs, newest first."""
+    return run_queryset().filter(bot=bot)
+
+
+def run(*, run_id) -> BotRun | None:
+    """One run by id (any workspace: for tasks, which get ids from trusted code), or None."""
+    return run_queryset().filter(pk=run_id).first()
+
+
+def active_runs(*, workspace: Workspace) -> QuerySet[BotRun]:
+    """The workspace's unfinished runs, oldest first."""
+    return (
+        BotRun.objects.filter(workspace=workspace, state__in=ACTIVE_RUN_STATES)
+        .select_related("bot")
+        .order_by("created_at", "id")
+    )
+
+
+def overdue_runs(*, started_before: datetime) -> QuerySet[BotRun]:
+    """RUNNING runs that became RUNNING before `started_before`, oldest first."""
+    return BotRun.objects.filter(
+        state=BotRun.State.RUNNING, started_at__lt=started_before
+    ).order_by("started_at", "id")
+
+
+def run_events(*, run: BotRun, after: int | None = None) -> QuerySet[RunEvent]:
+    """The run's events in trail order; only those with `seq` > `after` when given."""
+    queryset = RunEvent.objects.filter(run=run)
+    if after is not None:
+        queryset = queryset.filter(seq__gt=after)
+    return queryset.order_by("seq")
