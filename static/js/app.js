@@ -1,7 +1,14 @@
-/* BotMarket UI helpers: API calls with session auth, CSRF and the current workspace, and
-   rendering of problem+json errors next to the fields their JSON pointers name. */
+/* BotMarket UI helpers shared by every page (base.html loads this file once, before the page's
+   own script): API calls with session auth, CSRF and the current workspace; problem+json errors
+   shown next to the fields their JSON pointers name; the page configuration the server renders
+   into #bm-config (timeframes); and the small rendering helpers the pages share (tables, badges,
+   signs, times, charts). */
 (function () {
   "use strict";
+
+  /* What the server tells every page (config/context_processors.py): {timeframes: {"1m": ms…}}. */
+  const configScript = document.getElementById("bm-config");
+  const config = Object.freeze(configScript ? JSON.parse(configScript.textContent) : {});
 
   function cookie(name) {
     const match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
@@ -100,11 +107,69 @@
     return node;
   }
 
+  /* Every item of a paginated list endpoint, following its `next` links. */
+  async function fetchAll(url) {
+    const items = [];
+    let next = url;
+    while (next) {
+      const page = await api("GET", next);
+      items.push.apply(items, page.results);
+      next = page.next;
+    }
+    return items;
+  }
+
   /* Render a state (loading, error, empty) into a container, replacing what was there. */
   function state(container, kind, text) {
     container.replaceChildren(el("p", { class: kind, text: text }));
   }
 
-  window.BM = { api: api, ApiError: ApiError, showProblem: showProblem, clearProblem: clearProblem,
-                formJson: formJson, el: el, state: state };
+  /* Fill a table's body with `rows`; no rows hides the table and shows `emptyText` instead. */
+  function showTable(table, stateBox, rows, emptyText) {
+    const body = table.querySelector("tbody");
+    body.replaceChildren.apply(body, rows);
+    table.hidden = rows.length === 0;
+    if (rows.length === 0) state(stateBox, "empty", emptyText);
+    else stateBox.replaceChildren();
+  }
+
+  /* A status badge: class "badge <kind>" (the colour), its text the page's label for it. */
+  function badge(kind, label) {
+    return el("span", { class: kind ? "badge " + kind : "badge", text: label || kind || "" });
+  }
+
+  /* "buy" (green) for a positive number, "sell" (red) for a negative one, "" otherwise. */
+  function signClass(value) {
+    const n = Number(value);
+    return n > 0 ? "buy" : n < 0 ? "sell" : "";
+  }
+
+  /* A moment (ISO 8601 text or epoch ms) as every page shows it: UTC, "YYYY-MM-DD HH:MM:SS",
+     the same as the server-rendered pages; "—" for none. */
+  function time(value) {
+    if (value === null || value === undefined || value === "") return "—";
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) return String(value);
+    return date.toISOString().slice(0, 19).replace("T", " ");
+  }
+
+  /* Options of a lightweight-charts chart in the page's colours; `height` where it is fixed. */
+  function chartOptions(height) {
+    const options = {
+      autoSize: true,
+      layout: { background: { color: "#ffffff" }, textColor: "#1d2330" },
+      grid: { vertLines: { color: "#eef1f5" }, horzLines: { color: "#eef1f5" } },
+      timeScale: { timeVisible: true, secondsVisible: false },
+      rightPriceScale: { borderColor: "#e3e6eb" },
+    };
+    if (height !== undefined) options.height = height;
+    return options;
+  }
+
+  window.BM = {
+    config: config, api: api, ApiError: ApiError, fetchAll: fetchAll,
+    showProblem: showProblem, clearProblem: clearProblem, formJson: formJson,
+    el: el, state: state, showTable: showTable, badge: badge, signClass: signClass, time: time,
+    chartOptions: chartOptions,
+  };
 })();

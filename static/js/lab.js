@@ -13,10 +13,6 @@
 
   /* ------------------------------------------------------------------ formatting */
 
-  function fmtTime(iso) {
-    return iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "—";
-  }
-
   function fmtNum(value, digits) {
     if (value === null || value === undefined || value === "") return "—";
     return Number(value).toLocaleString(undefined, {
@@ -24,17 +20,8 @@
     });
   }
 
-  function signClass(value) {
-    const n = Number(value);
-    return n > 0 ? "buy" : n < 0 ? "sell" : "";
-  }
-
   function toSeconds(iso) {
     return Math.floor(Date.parse(iso) / 1000);
-  }
-
-  function badge(status) {
-    return el("span", { class: "badge " + status, text: T[status] || status });
   }
 
   function progressBar(percent) {
@@ -44,25 +31,6 @@
       class: "progress", role: "progressbar", "aria-valuenow": String(percent),
       "aria-valuemin": "0", "aria-valuemax": "100",
     }, [fill]);
-  }
-
-  function showTable(table, stateBox, rows, emptyText) {
-    const body = table.querySelector("tbody");
-    body.replaceChildren.apply(body, rows);
-    table.hidden = rows.length === 0;
-    if (rows.length === 0) BM.state(stateBox, "empty", emptyText);
-    else stateBox.replaceChildren();
-  }
-
-  function chartOptions(height) {
-    return {
-      autoSize: true,
-      height: height,
-      layout: { background: { color: "#ffffff" }, textColor: "#1d2330" },
-      grid: { vertLines: { color: "#eef1f5" }, horzLines: { color: "#eef1f5" } },
-      timeScale: { timeVisible: true, secondsVisible: false },
-      rightPriceScale: { borderColor: "#e3e6eb" },
-    };
   }
 
   /* ------------------------------------------------------------------ /lab */
@@ -80,7 +48,7 @@
     let previewChart = null;
 
     function datasetRow(d) {
-      const status = el("td", {}, [badge(d.status)]);
+      const status = el("td", {}, [BM.badge(d.status, T[d.status])]);
       if (d.status === "importing") status.append(progressBar(d.progress));
       if (d.status === "failed" && d.error) status.append(el("div", { class: "field-error", text: d.error }));
       const actions = el("td", { class: "actions" });
@@ -101,7 +69,7 @@
         el("td", { text: d.name }),
         el("td", { text: d.symbol + " " + d.timeframe }),
         el("td", { text: T["src_" + d.source] || d.source }),
-        el("td", { text: d.start_ts ? fmtTime(d.start_ts) + " – " + fmtTime(d.end_ts) : "—" }),
+        el("td", { text: d.start_ts ? BM.time(d.start_ts) + " – " + BM.time(d.end_ts) : "—" }),
         el("td", { class: "num", text: fmtNum(d.rows, 0) }),
         status,
         el("td", {}, [el("code", { title: d.sha256, text: d.sha256 ? d.sha256.slice(0, 12) + "…" : "—" })]),
@@ -122,16 +90,16 @@
     }
 
     function backtestRow(b) {
-      const status = el("td", {}, [badge(b.status)]);
+      const status = el("td", {}, [BM.badge(b.status, T[b.status])]);
       if (b.status === "queued" || b.status === "running") status.append(progressBar(b.progress));
       if (b.status === "failed" && b.error) status.append(el("div", { class: "field-error clip", title: b.error, text: b.error }));
       const m = b.metrics || {};
       return el("tr", { "data-id": b.id, "data-status": b.status }, [
-        el("td", { text: fmtTime(b.created_at) }),
+        el("td", { text: BM.time(b.created_at) }),
         el("td", { text: b.strategy_name + " · v" + b.strategy_version_number }),
         el("td", { text: b.dataset_name }),
         status,
-        el("td", { class: "num " + signClass(m.net_pnl), text: fmtNum(m.net_pnl, 2) }),
+        el("td", { class: "num " + BM.signClass(m.net_pnl), text: fmtNum(m.net_pnl, 2) }),
         el("td", { class: "num", text: m.trades === undefined ? "—" : String(m.trades) }),
         el("td", { class: "num", text: fmtNum(m.max_drawdown_pct, 2) }),
         el("td", {}, [el("a", { href: "/lab/backtests/" + b.id, text: T.report })]),
@@ -142,7 +110,7 @@
       try {
         const data = await BM.api("GET", "/api/v1/lab/datasets?page_size=200");
         datasets = data.results;
-        showTable(datasetsTable, datasetsState, datasets.map(datasetRow), T.noDatasets);
+        BM.showTable(datasetsTable, datasetsState, datasets.map(datasetRow), T.noDatasets);
         fillDatasetSelect();
         return datasets.some(function (d) { return d.status === "importing"; });
       } catch (err) {
@@ -155,7 +123,7 @@
     async function loadBacktests() {
       try {
         const data = await BM.api("GET", "/api/v1/lab/backtests?page_size=50");
-        showTable(backtestsTable, backtestsState, data.results.map(backtestRow), T.noBacktests);
+        BM.showTable(backtestsTable, backtestsState, data.results.map(backtestRow), T.noBacktests);
         return data.results.some(function (b) { return b.status === "queued" || b.status === "running"; });
       } catch (err) {
         backtestsTable.hidden = true;
@@ -190,7 +158,7 @@
       try {
         const data = await BM.api("GET", "/api/v1/lab/datasets/" + d.id + "/candles?points=400");
         container.replaceChildren();
-        previewChart = LightweightCharts.createChart(container, chartOptions(280));
+        previewChart = LightweightCharts.createChart(container, BM.chartOptions(280));
         const series = previewChart.addSeries(LightweightCharts.CandlestickSeries, {});
         series.setData(data.candles.map(function (c) {
           return { time: toSeconds(c.time), open: Number(c.open), high: Number(c.high), low: Number(c.low), close: Number(c.close) };
@@ -296,8 +264,8 @@
     function renderMetrics(b) {
       const m = b.metrics || {};
       const values = {
-        net_pnl: [fmtNum(m.net_pnl, 2), signClass(m.net_pnl)],
-        net_pnl_pct: [fmtNum(m.net_pnl_pct, 2), signClass(m.net_pnl_pct)],
+        net_pnl: [fmtNum(m.net_pnl, 2), BM.signClass(m.net_pnl)],
+        net_pnl_pct: [fmtNum(m.net_pnl_pct, 2), BM.signClass(m.net_pnl_pct)],
         win_rate: [fmtNum(m.win_rate, 2), ""],
         max_drawdown_pct: [fmtNum(m.max_drawdown_pct, 2), ""],
         trades: [m.trades === undefined ? "—" : String(m.trades), ""],
@@ -329,11 +297,11 @@
         const data = await BM.api("GET", "/api/v1/lab/backtests/" + id + "/equity?points=1500");
         equityBox.replaceChildren();
         const times = data.time.map(toSeconds);
-        const equityChart = LightweightCharts.createChart(equityBox, chartOptions(320));
+        const equityChart = LightweightCharts.createChart(equityBox, BM.chartOptions(320));
         equityChart.addSeries(LightweightCharts.AreaSeries, {
           lineColor: "#2563eb", topColor: "rgba(37, 99, 235, 0.25)", bottomColor: "rgba(37, 99, 235, 0.02)", lineWidth: 2,
         }).setData(times.map(function (t, i) { return { time: t, value: Number(data.equity[i]) }; }));
-        const drawdownChart = LightweightCharts.createChart(drawdownBox, chartOptions(180));
+        const drawdownChart = LightweightCharts.createChart(drawdownBox, BM.chartOptions(180));
         drawdownChart.addSeries(LightweightCharts.AreaSeries, {
           lineColor: "#b91c1c", topColor: "rgba(185, 28, 28, 0.02)", bottomColor: "rgba(185, 28, 28, 0.3)",
           invertFilledArea: true, lineWidth: 1,
@@ -363,18 +331,18 @@
         const rows = data.results.map(function (t) {
           return el("tr", {}, [
             el("td", { class: "num", text: String(t.seq) }),
-            el("td", { text: fmtTime(t.entry_time) }),
-            el("td", { text: fmtTime(t.exit_time) }),
+            el("td", { text: BM.time(t.entry_time) }),
+            el("td", { text: BM.time(t.exit_time) }),
             el("td", { class: "num", text: t.entry_price }),
             el("td", { class: "num", text: t.exit_price }),
             el("td", { class: "num", text: t.amount }),
             el("td", { class: "num", text: fmtNum(t.fees, 2) }),
-            el("td", { class: "num " + signClass(t.pnl), text: fmtNum(t.pnl, 2) }),
-            el("td", { class: "num " + signClass(t.pnl_pct), text: fmtNum(t.pnl_pct, 2) }),
+            el("td", { class: "num " + BM.signClass(t.pnl), text: fmtNum(t.pnl, 2) }),
+            el("td", { class: "num " + BM.signClass(t.pnl_pct), text: fmtNum(t.pnl_pct, 2) }),
             el("td", { text: reasons[t.exit_reason] || t.exit_reason }),
           ]);
         });
-        showTable(tradesTable, tradesState, rows, T.noTrades);
+        BM.showTable(tradesTable, tradesState, rows, T.noTrades);
         const pages = Math.max(1, Math.ceil(data.count / 50));
         pager.hidden = pages <= 1;
         document.getElementById("trades-page").textContent = T.page + " " + page + " / " + pages;

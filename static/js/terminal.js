@@ -13,17 +13,18 @@
   const TICKER_MS = 2000;     // the live ticker; the forming candle follows it
   const CANDLE_EVERY = 5;     // ticks between re-reads of the last two candles (volume, rollover)
   const ACCOUNT_MS = 10000;   // orders, positions, balances (and at once after every action)
-  const SPANS = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
+  const TIMEFRAME_MS = BM.config.timeframes;  // the server's one list, with each candle's length
   const CANDLES = 300;
   const HISTORY_PAGE = 20;
 
   const connectionSelect = document.getElementById("connection-select");
   const symbolSelect = document.getElementById("symbol-select");
   const form = document.getElementById("order-form");
+  const pressed = document.querySelector('[data-timeframe][aria-pressed="true"]');  // the template's start
   const state = {
     connection: connectionSelect.value,
     symbol: null,
-    timeframe: "1h",
+    timeframe: pressed ? pressed.dataset.timeframe : Object.keys(TIMEFRAME_MS)[0],
     instruments: {},
     last: null,
     historyPage: 1,
@@ -43,37 +44,11 @@
     return value === null || value === undefined || value === "" ? "—" : String(value);
   }
 
-  function fmtTime(iso) {
-    if (!iso) return "—";
-    const date = new Date(iso);
-    return date.toLocaleString(document.documentElement.lang || undefined, {
-      year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit",
-    });
-  }
-
   function decimals(step) {
     if (!step) return 2;
     const s = String(step);
     const dot = s.indexOf(".");
     return dot < 0 ? 0 : s.length - dot - 1;
-  }
-
-  function signClass(value) {
-    const n = Number(value);
-    return n > 0 ? "buy" : n < 0 ? "sell" : "";
-  }
-
-  function badge(status) {
-    return el("span", { class: "badge " + status, text: T[status] || status });
-  }
-
-  function showTable(table, stateBox, rows, emptyText) {
-    const body = table.querySelector("tbody");
-    body.replaceChildren.apply(body, rows);
-    table.hidden = rows.length === 0;
-    if (rows.length === 0) BM.state(stateBox, "empty", emptyText);
-    else stateBox.replaceChildren();
   }
 
   function showError(table, stateBox, err) {
@@ -178,7 +153,7 @@
       });
       document.getElementById("ticker-volume").textContent = text(t.volume);
       box.className = "muted small";
-      box.textContent = T.updated + " " + new Date(t.ts).toLocaleTimeString(document.documentElement.lang || undefined);
+      box.textContent = T.updated + " " + BM.time(t.ts);
       updateEstimate();
       applyTicker(t);
     } catch (err) {
@@ -198,13 +173,7 @@
     if (chart) return;
     const box = document.getElementById("chart");
     box.hidden = false;
-    chart = LightweightCharts.createChart(box, {
-      autoSize: true,
-      layout: { background: { color: "#ffffff" }, textColor: "#1d2330" },
-      grid: { vertLines: { color: "#eef1f5" }, horzLines: { color: "#eef1f5" } },
-      timeScale: { timeVisible: true, secondsVisible: false },
-      rightPriceScale: { borderColor: "#e3e6eb" },
-    });
+    chart = LightweightCharts.createChart(box, BM.chartOptions());
     candleSeries = chart.addSeries(LightweightCharts.CandlestickSeries, {
       upColor: "#15803d", downColor: "#b91c1c", borderVisible: false,
       wickUpColor: "#15803d", wickDownColor: "#b91c1c",
@@ -283,7 +252,7 @@
   function applyTicker(t) {
     if (!candleSeries || !lastBar || t.last === null) return;
     const price = Number(t.last);
-    const span = SPANS[state.timeframe];
+    const span = TIMEFRAME_MS[state.timeframe] / 1000;
     const time = Math.floor(t.ts / 1000 / span) * span;
     if (time < lastBar.time) return;
     if (time > lastBar.time) {
@@ -313,7 +282,7 @@
 
   function orderRow(order, withCancel) {
     const cells = [
-      el("td", { text: fmtTime(order.created_at) }),
+      el("td", { text: BM.time(order.created_at) }),
       el("td", { text: order.symbol }),
       el("td", { class: order.side, text: T[order.side] || order.side }),
       el("td", { text: T[order.type] || order.type }),
@@ -322,7 +291,7 @@
     ];
     if (withCancel) {
       cells.push(el("td", { class: "num", text: order.filled }));
-      cells.push(el("td", {}, [badge(order.status)]));
+      cells.push(el("td", {}, [BM.badge(order.status, T[order.status])]));
       const cell = el("td");
       if (canTrade) {
         const button = el("button", { type: "button", class: "link danger-link", text: T.cancel });
@@ -334,7 +303,7 @@
       cells.push(el("td", { class: "num", text: text(order.average) }));
       cells.push(el("td", { class: "num", text: order.filled }));
       cells.push(el("td", { class: "num", text: order.fee ? order.fee + " " + order.fee_currency : "—" }));
-      cells.push(el("td", {}, [badge(order.status)]));
+      cells.push(el("td", {}, [BM.badge(order.status, T[order.status])]));
     }
     return el("tr", { "data-id": order.id, "data-status": order.status }, cells);
   }
@@ -344,7 +313,7 @@
     const box = document.getElementById("open-orders-state");
     try {
       const page = await BM.api("GET", "/api/v1/terminal/orders" + qs({ connection: state.connection, status: "open", page_size: 100 }));
-      showTable(table, box, page.results.map(function (o) { return orderRow(o, true); }), T.noOpenOrders);
+      BM.showTable(table, box, page.results.map(function (o) { return orderRow(o, true); }), T.noOpenOrders);
     } catch (err) {
       showError(table, box, err);
     }
@@ -358,7 +327,7 @@
       const page = await BM.api("GET", "/api/v1/terminal/orders" + qs({
         connection: state.connection, page: state.historyPage, page_size: HISTORY_PAGE,
       }));
-      showTable(table, box, page.results.map(function (o) { return orderRow(o, false); }), T.noOrders);
+      BM.showTable(table, box, page.results.map(function (o) { return orderRow(o, false); }), T.noOrders);
       const pages = Math.max(1, Math.ceil(page.count / HISTORY_PAGE));
       pager.hidden = pages <= 1;
       document.getElementById("history-page").textContent = T.page + " " + state.historyPage + " / " + pages;
@@ -388,13 +357,13 @@
     const box = document.getElementById("positions-state");
     try {
       const rows = await BM.api("GET", "/api/v1/terminal/positions" + qs({ connection: state.connection }));
-      showTable(table, box, rows.map(function (p) {
+      BM.showTable(table, box, rows.map(function (p) {
         return el("tr", { "data-symbol": p.symbol }, [
           el("td", { text: p.symbol }),
-          el("td", { class: "num " + signClass(p.amount), text: p.amount }),
+          el("td", { class: "num " + BM.signClass(p.amount), text: p.amount }),
           el("td", { class: "num", text: text(p.average_entry) }),
           el("td", { class: "num", text: text(p.mark) }),
-          el("td", { class: "num " + signClass(p.unrealized_pnl), text: text(p.unrealized_pnl) }),
+          el("td", { class: "num " + BM.signClass(p.unrealized_pnl), text: text(p.unrealized_pnl) }),
         ]);
       }), T.noPositions);
     } catch (err) {
@@ -407,7 +376,7 @@
     const box = document.getElementById("balances-state");
     try {
       const rows = await BM.api("GET", "/api/v1/terminal/balances" + qs({ connection: state.connection }));
-      showTable(table, box, rows.map(function (b) {
+      BM.showTable(table, box, rows.map(function (b) {
         return el("tr", { "data-asset": b.asset }, [
           el("td", { text: b.asset }),
           el("td", { class: "num", text: b.free }),
