@@ -16,9 +16,10 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from tests.factories import PASSWORD as PASSWORD  # tests sign in with it, imported from here
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces.models import Membership, Role, Workspace
 
-PASSWORD = "correct-horse-battery-9"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,9 +40,8 @@ def _fresh_rate_limits():
 
 
 def make_user(username: str, **extra) -> User:
-    return User.objects.create_user(
-        username=username, email=f"{username}@example.com", password=PASSWORD, **extra
-    )
+    """A user `username` with e-mail `<username>@example.com` and the password PASSWORD."""
+    return UserFactory(username=username, **extra)
 
 
 def token_client(user: User, workspace: Workspace | None = None) -> APIClient:
@@ -57,20 +57,17 @@ def token_client(user: User, workspace: Workspace | None = None) -> APIClient:
 
 @pytest.fixture
 def workspace(db) -> Workspace:
-    owner = make_user("olga")
-    ws = Workspace.objects.create(name="Alpha desk", created_by=owner)
-    Membership.objects.create(workspace=ws, user=owner, role=Role.OWNER)
+    """Workspace A: olga owns it; adam is its admin, tanya a trader, victor a viewer."""
+    ws = WorkspaceFactory(name="Alpha desk", created_by__username="olga")
     for username, role in (("adam", Role.ADMIN), ("tanya", Role.TRADER), ("victor", Role.VIEWER)):
-        Membership.objects.create(workspace=ws, user=make_user(username), role=role)
+        MembershipFactory(workspace=ws, user=make_user(username), role=role)
     return ws
 
 
 @pytest.fixture
 def other_workspace(db) -> Workspace:
-    owner = make_user("oscar")
-    ws = Workspace.objects.create(name="Other desk", created_by=owner)
-    Membership.objects.create(workspace=ws, user=owner, role=Role.OWNER)
-    return ws
+    """Workspace B, owned by oscar alone."""
+    return WorkspaceFactory(name="Other desk", created_by__username="oscar")
 
 
 def _member(ws: Workspace, role: str) -> User:

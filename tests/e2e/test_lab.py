@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lab.models import Backtest, Dataset
-from tests.conftest import PASSWORD, _member
+from tests.conftest import _member
+from tests.helpers import log_in
 from tests.lab.conftest import make_version, sma_body
 from workspaces.models import Role
 
@@ -17,20 +18,12 @@ def trader(workspace):
     return _member(workspace, Role.TRADER)
 
 
-def log_in(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/login")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-
-
 @pytest.mark.worker
 def test_run_a_backtest_from_the_lab_page_and_read_the_report(
     live_server, page, celery_worker_process, workspace, trader
 ):
     version = make_version(workspace, sma_body())
-    log_in(page, live_server, trader)
+    log_in(page, live_server, trader.username)
     page.goto(f"{live_server.url}/lab")
     page.locator("#datasets-state .empty").wait_for()
 
@@ -81,7 +74,7 @@ def test_run_a_backtest_from_the_lab_page_and_read_the_report(
 
 
 def test_csv_errors_show_under_the_file_field(live_server, page, workspace):
-    log_in(page, live_server, _member(workspace, Role.TRADER))
+    log_in(page, live_server, _member(workspace, Role.TRADER).username)
     page.goto(f"{live_server.url}/lab")
     page.check('#dataset-form input[name="source"][value="csv"]')
     assert page.locator("#ds-start").is_hidden()
@@ -114,7 +107,7 @@ def test_import_from_a_connection_shows_the_dataset_when_ready(
     connection = ExchangeConnection.objects.create(
         workspace=workspace, name="Demo account", exchange="demo"
     )
-    log_in(page, live_server, trader)
+    log_in(page, live_server, trader.username)
     page.goto(f"{live_server.url}/lab")
     page.check('#dataset-form input[name="source"][value="exchange"]')
     assert page.locator("#ds-file").is_hidden()

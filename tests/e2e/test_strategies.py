@@ -11,18 +11,11 @@ from playwright.sync_api import expect
 from strategies import services
 from strategies.dsl import examples
 from strategies.models import Strategy
-from tests.conftest import PASSWORD, _member
+from tests.conftest import _member
+from tests.helpers import log_in
 from workspaces.models import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
 def line_of(text: str, fragment: str) -> int:

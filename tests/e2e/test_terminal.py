@@ -8,7 +8,8 @@ import pytest
 
 from exchanges.models import DemoOrder, ExchangeConnection
 from terminal.models import Order
-from tests.conftest import PASSWORD, _member
+from tests.conftest import _member
+from tests.helpers import log_in
 from workspaces.models import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,18 +27,10 @@ def demo_connection(workspace):
     )
 
 
-def log_in(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/login")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-
-
 def test_place_a_market_order_and_see_it_in_the_history(
     live_server, page, workspace, trader, demo_connection
 ):
-    log_in(page, live_server, trader)
+    log_in(page, live_server, trader.username)
     page.goto(f"{live_server.url}/terminal")
 
     # The pickers load the demo instruments; the ticker and the chart come alive.
@@ -86,7 +79,7 @@ def test_place_a_market_order_and_see_it_in_the_history(
 def test_a_limit_order_rests_in_open_orders_and_is_canceled(
     live_server, page, workspace, trader, demo_connection
 ):
-    log_in(page, live_server, trader)
+    log_in(page, live_server, trader.username)
     page.goto(f"{live_server.url}/terminal")
     page.wait_for_function("document.querySelector('#ticker-last').textContent !== '—'")
     last = Decimal(page.inner_text("#ticker-last"))
@@ -106,7 +99,7 @@ def test_a_limit_order_rests_in_open_orders_and_is_canceled(
 
 
 def test_a_viewer_watches_without_an_order_form(live_server, page, workspace, demo_connection):
-    log_in(page, live_server, _member(workspace, Role.VIEWER))
+    log_in(page, live_server, _member(workspace, Role.VIEWER).username)
     page.goto(f"{live_server.url}/terminal")
     page.wait_for_function("document.querySelector('#ticker-last').textContent !== '—'")
     assert page.locator("#order-form").count() == 0

@@ -1,6 +1,5 @@
 """The demo order matcher as Celery runs it: beat's schedule and a real worker filling an order."""
 
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from exchanges.epoch import now_ms
 from exchanges.models import DemoBalance, DemoOrder
 from exchanges.tasks import match_demo_orders_task
 from tests.exchanges.conftest import MINUTE, Clock
+from tests.helpers import wait_until
 
 
 def test_beat_sends_the_matcher_every_two_seconds_to_the_default_queue():
@@ -50,11 +50,12 @@ def test_a_worker_fills_a_resting_order_the_feed_has_crossed(
 
     match_demo_orders_task.delay()
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if DemoOrder.objects.get(pk=order["id"]).status == "closed":
-            break
-        time.sleep(0.2)
+    wait_until(
+        lambda: DemoOrder.objects.get(pk=order["id"]).status == "closed",
+        timeout=30,
+        interval=0.2,
+        message="the worker did not fill the crossed limit order",
+    )
     filled = DemoOrder.objects.get(pk=order["id"])
     assert filled.status == "closed"
     assert filled.average == limit

@@ -11,6 +11,7 @@ from exchanges.models import ExchangeConnection
 from lab import services
 from lab.models import Dataset
 from tests.conftest import assert_problem
+from tests.helpers import wait_until
 from tests.lab.conftest import DAY
 
 pytestmark = pytest.mark.django_db
@@ -123,15 +124,13 @@ def test_preview_of_an_importing_dataset_is_409(trader_api, connection):
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_worker_imports_a_dataset(celery_worker_process, trader_api, connection):
-    import time
-
     body = start_import(trader_api, connection).json()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def imported():
         current = trader_api.get(f"{DATASETS}/{body['id']}").json()
-        if current["status"] != "importing":
-            break
-        time.sleep(0.1)
+        return current if current["status"] != "importing" else None
+
+    current = wait_until(imported, timeout=60, message="the dataset is still importing")
     assert current["status"] == "ready", current["error"]
     assert current["rows"] == 360
     assert current["progress"] == 100

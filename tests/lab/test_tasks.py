@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from lab import services, storage, tasks
 from lab.models import Backtest, BacktestTrade
+from tests.helpers import wait_until
 from tests.lab.conftest import PARAMS
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -17,16 +16,18 @@ BACKTESTS = "/api/v1/lab/backtests"
 
 
 def wait_until_finished(api, backtest_id: str, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
     seen = set()
-    while time.monotonic() < deadline:
+
+    def finished():
         body = api.get(f"{BACKTESTS}/{backtest_id}").json()
         seen.add(body["status"])
-        if body["status"] in ("succeeded", "failed"):
-            body["seen"] = seen
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"backtest {backtest_id} did not finish in {timeout} s: {seen}")
+        return body if body["status"] in ("succeeded", "failed") else None
+
+    body = wait_until(
+        finished, timeout=timeout, message=lambda: f"backtest {backtest_id} unfinished: {seen}"
+    )
+    body["seen"] = seen
+    return body
 
 
 def post(api, version, dataset) -> str:

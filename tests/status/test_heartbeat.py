@@ -4,6 +4,7 @@ import pytest
 
 from status.models import Heartbeat
 from status.tasks import heartbeat_task
+from tests.helpers import wait_until
 
 
 @pytest.mark.worker
@@ -11,9 +12,12 @@ from status.tasks import heartbeat_task
 def test_a_real_worker_records_worker_and_beat_heartbeats(celery_worker_process):
     sent_at = time.time()
     heartbeat_task.apply_async(headers={"botmarket_published_at": str(sent_at)})
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and Heartbeat.objects.count() < 2:
-        time.sleep(0.2)
+    wait_until(
+        lambda: Heartbeat.objects.count() >= 2,
+        timeout=20,
+        interval=0.2,
+        message="no worker and beat heartbeats",
+    )
     names = set(Heartbeat.objects.values_list("name", flat=True))
     assert "beat" in names
     assert any(name.startswith("worker:") for name in names)
