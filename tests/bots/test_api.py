@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from bots import selectors as bot_selectors
+from bots import services
 from bots.models import Bot, BotRun, RunEvent
 from exchanges.models import ExchangeConnection
 from strategies.dsl import examples
@@ -400,7 +401,9 @@ def test_runs_of_a_bot_newest_first(trader_api, bot, make_run, other_bot):
 
 def test_editing_a_bot_never_changes_a_run_already_going(trader_api, workspace, bot):
     run_id = trader_api.post(f"{BOTS}/{bot.pk}/runs").json()["id"]
+    services.launch_run(run=BotRun.objects.get(pk=run_id))  # what the worker does: RUNNING
     before = trader_api.get(f"{RUNS}/{run_id}").json()
+    assert before["state"] == "RUNNING"
     v2 = StrategyVersionFactory(
         strategy=bot.strategy_version.strategy,
         number=2,
