@@ -1,24 +1,24 @@
-"""Operator console: users (passwords are only ever shown as Django's hash summary)."""
+"""Operator console: users (passwords are only ever shown as Django's hash summary) and their
+memberships, which are saved through workspaces.services like everywhere else."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import User
-from workspaces.models import Membership
+from workspaces.admin import MembershipInline, ServiceWritesAdminMixin
 
 
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
+class UserMembershipInline(MembershipInline):
+    """The workspaces of a user (on the user's page)."""
+
     fields = ["workspace", "role", "created_at"]
-    readonly_fields = ["created_at"]
     autocomplete_fields = ["workspace"]
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ServiceWritesAdminMixin, DjangoUserAdmin):
     list_display = ["username", "email", "is_active", "is_staff", "date_joined", "last_login"]
     list_filter = ["is_active", "is_staff", "is_superuser", "date_joined"]
     search_fields = ["username", "email", "id"]
     ordering = ["-date_joined"]
-    inlines = [MembershipInline]
+    inlines = [UserMembershipInline]

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from tests.conftest import assert_problem, make_user
@@ -78,3 +80,36 @@ def test_admin_cannot_make_owners_and_the_last_owner_stays(workspace, admin_api,
     assert_problem(owner_api.patch(f"{url}/{owner.pk}", {"role": "admin"}), 409, "last-owner")
     assert_problem(owner_api.delete(f"{url}/{owner.pk}"), 409, "last-owner")
     assert Membership.objects.get(user=owner).role == Role.OWNER
+
+
+@pytest.mark.parametrize("body", [[], "owner", None, 7, ["role", "owner"]])
+def test_a_body_that_is_not_an_object_is_400_everywhere(workspace, owner_api, body):
+    """Regression: `PATCH …/members/{user}` with `[]` or `"owner"` was a 500."""
+    victor = Membership.objects.get(workspace=workspace, role=Role.VIEWER).user
+    url = f"/api/v1/workspaces/{workspace.pk}"
+    for method, path in (
+        ("PATCH", f"{url}/members/{victor.pk}"),
+        ("POST", f"{url}/members"),
+        ("PATCH", url),
+        ("POST", "/api/v1/workspaces"),
+    ):
+        response = owner_api.generic(method, path, json.dumps(body), "application/json")
+        problem = assert_problem(response, 400, "validation-error")
+        assert problem["errors"][0]["pointer"] == ""
+    assert Membership.objects.get(user=victor).role == Role.VIEWER
+    assert Workspace.objects.count() == 1
+
+
+def test_admin_cannot_remove_or_demote_an_owner_through_the_api(workspace, admin_api):
+    owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
+    url = f"/api/v1/workspaces/{workspace.pk}/members/{owner.pk}"
+    assert_problem(admin_api.patch(url, {"role": "viewer"}, format="json"), 403, "role-required")
+    assert_problem(admin_api.delete(url), 403, "role-required")
+    assert Membership.objects.get(user=owner).role == Role.OWNER
+
+
+def test_unknown_member_is_404(workspace, admin_api, other_workspace):
+    stranger = Membership.objects.get(workspace=other_workspace).user
+    url = f"/api/v1/workspaces/{workspace.pk}/members/{stranger.pk}"
+    assert_problem(admin_api.patch(url, {"role": "viewer"}, format="json"), 404)
+    assert_problem(admin_api.delete(url), 404)
