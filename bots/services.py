@@ -176,7 +176,10 @@ def _transition_from(run: BotRun, expected: str, to: str, **changes: Any) -> Bot
 
 
 def _mode_errors(mode: str, connection: ExchangeConnection) -> list[dict[str, str]]:
-    """What is wrong with trading in `mode` on `connection`; [] when they fit."""
+    """What is wrong with trading in `mode` on `connection`; [] when they fit.
+
+    Live mode is not an error of the body but a refusal of its own: LiveModeNotApproved.
+    """
     if mode == "live":
         raise LiveModeNotApproved(
             "Bots trade in demo or paper mode; live mode needs the two-person approval of "
@@ -296,6 +299,8 @@ def create_bot(
                     created_by=actor,
                 )
         except IntegrityError:
+            if not Bot.objects.filter(workspace=workspace, name=name).exists():
+                raise  # another constraint: the caller passed values the API would refuse
             raise ValidationProblem.at("/name", NAME_TAKEN) from None
         record_audit(
             action="bot.create",
@@ -376,6 +381,8 @@ def update_bot(
             with transaction.atomic():
                 locked.save(update_fields=[*changes, "updated_at"])
         except IntegrityError:
+            if "name" not in changes:
+                raise  # another constraint: the caller passed values the API would refuse
             raise ValidationProblem.at("/name", NAME_TAKEN) from None
         record_audit(
             action="bot.update",

@@ -12,12 +12,14 @@ from datetime import timedelta
 import pytest
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bots import live, services, tasks
 from bots.exceptions import IllegalTransition, StartFailure
-from bots.models import TERMINAL_RUN_STATES, BotRun, RunEvent
+from bots.models import TERMINAL_RUN_STATES, Bot, BotRun, RunEvent
+from bots.seed import DEMO_BOT
 from config import context
 from config import live as config_live
 from exchanges.demo.venue import DemoGateway
@@ -461,3 +463,20 @@ def test_default_max_run_duration_is_four_hours(settings, bot, make_run):
     run = make_run(bot, state=State.RUNNING, started_at=now - timedelta(hours=3, minutes=59))
     assert services.time_out_overdue_runs(now=now) == []
     assert services.time_out_overdue_runs(now=now + timedelta(minutes=2)) == [run]
+
+
+# --------------------------------------------------------------------------- demo data
+
+
+@pytest.mark.django_db
+def test_seed_demo_gives_the_demo_workspace_one_bot():
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    bot = Bot.objects.select_related("strategy_version__strategy", "exchange_connection").get()
+    assert bot.name == DEMO_BOT
+    assert bot.workspace.name == "Demo workspace"
+    assert bot.mode == Bot.Mode.DEMO
+    assert bot.exchange_connection.exchange == "demo"
+    assert bot.strategy_version.body["symbol"] == "BTC/USDT"
+    assert not bot.runs.exists()
