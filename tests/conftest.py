@@ -143,7 +143,16 @@ def worker_environment() -> dict[str, str]:
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "BOTMARKET_TEST_WORKER": "1",
     }
-    log_path = Path(settings.VAR_DIR) / "test-worker.log"
+
+
+def start_worker(
+    queue: str, *, node: str, log_path: Path, concurrency: int = 1, purge: bool = True
+):
+    """Start `celery -A config worker` on `queue` as the deployments do (one worker per queue).
+
+    `purge` drops what an earlier run left in the queue. The worker runs in a session of its
+    own, so a test can kill it with all its pool processes.
+    """
     log = open(log_path, "w")
     process = subprocess.Popen(  # noqa: S603
         [
