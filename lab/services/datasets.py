@@ -1,6 +1,7 @@
 """Datasets from the demo feed and from CSV uploads, their deletion, and reading their candles.
 
-Exchange imports (`lab.services.imports`) share the checks and the file writing below.
+Exchange imports (`lab.services.imports`) share the checks and the file writing below. The demo
+feed is read through the demo exchange's gateway only (`demo_gateway`), like any venue.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import BinaryIO
 
-import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -17,13 +17,16 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.problems import ValidationProblem
-from exchanges.demo import feed
-from exchanges.demo.instruments import INSTRUMENTS
 from exchanges.epoch import datetime_from_ms, ms_from_datetime
+from exchanges.exceptions import UnknownSymbol
+from exchanges.factory import gateway_for
+from exchanges.gateway import DEMO_EXCHANGE, Gateway
+from exchanges.models import ExchangeConnection
 from lab import storage
 from lab.csvformat import CsvErrors, parse_candles
 from lab.exceptions import DatasetInUse
 from lab.models import Dataset
+from lab.services.paging import fetch_candles
 from strategies.engine import TIMEFRAME_MS, Candles
 from workspaces.models import Workspace
 from workspaces.services import record_audit
@@ -32,10 +35,33 @@ from workspaces.services import record_audit
 FALLBACK_AMOUNT_STEP = Decimal("0.00000001")
 
 
+def demo_gateway() -> Gateway:
+    """The demo exchange's gateway, read for market data like any venue.
+
+    Markets and candles need no account, so it is opened on an unsaved demo connection.
+    """
+    return gateway_for(ExchangeConnection(exchange=DEMO_EXCHANGE))
+
+
+def market_amount_step(gateway: Gateway, symbol: str) -> Decimal | None:
+    """The venue's lot size of `symbol` (its market's amount precision), if it gives one.
+
+    Raises the gateway's UnknownSymbol when the venue has no such market.
+    """
+    step = (gateway.market(symbol).get("precision") or {}).get("amount")
+    if step in (None, ""):
+        return None
+    step = Decimal(str(step))
+    return step if step > 0 else None
+
+
 def default_amount_step(symbol: str) -> Decimal | None:
     """The demo exchange's lot size of `symbol`, or None when the demo does not list it."""
-    instrument = INSTRUMENTS.get(symbol)
-    return instrument.amount_step if instrument is not None else None
+    with demo_gateway() as gateway:
+        try:
+            return market_amount_step(gateway, symbol)
+        except UnknownSymbol:
+            return None
 
 
 def check_timeframe(timeframe: str) -> int:
@@ -74,27 +100,9 @@ def check_range(start: datetime, end: datetime, timeframe: str) -> tuple[int, in
 
 
 def demo_candles(symbol: str, timeframe: str, start_ms: int, end_ms: int) -> Candles:
-    """Complete candles of the demo feed opening in [start_ms, end_ms), fetched in pages."""
-    span = TIMEFRAME_MS[timeframe]
-    first = -(-start_ms // span) * span
-    parts = []
-    cursor = first
-    while cursor < end_ms:
-        count = min(feed.MAX_CANDLES, -(-(end_ms - cursor) // span))
-        part = feed.candles(symbol, timeframe, start_ms=cursor, limit=count)
-        parts.append(part)
-        cursor += count * span
-    if not parts:
-        empty = np.zeros(0)
-        return Candles(empty, empty, empty, empty, empty, empty)
-    return Candles(
-        ts=np.concatenate([p.ts for p in parts]).astype(np.float64),
-        open=np.concatenate([p.open for p in parts]),
-        high=np.concatenate([p.high for p in parts]),
-        low=np.concatenate([p.low for p in parts]),
-        close=np.concatenate([p.close for p in parts]),
-        volume=np.concatenate([p.volume for p in parts]),
-    )
+    """Complete candles of the demo feed opening in [start_ms, end_ms), paged from its venue."""
+    with demo_gateway() as gateway:
+        return fetch_candles(gateway, symbol, timeframe, start_ms, end_ms)
 
 
 def create_demo_dataset(
@@ -107,15 +115,20 @@ def create_demo_dataset(
     start: datetime,
     end: datetime,
 ) -> Dataset:
-    """Store the demo feed's `symbol`/`timeframe` candles opening in [start, end) as a dataset."""
-    if symbol not in INSTRUMENTS:
-        raise ValidationProblem.at(
-            "/symbol",
-            f"The demo feed has no {symbol!r}; use one of {', '.join(INSTRUMENTS)}.",
-        )
+    """Store the demo feed's `symbol`/`timeframe` candles opening in [start, end) as a dataset.
+
+    The candles come through the demo exchange's gateway, as an import from a demo connection
+    would get them (the same candles, the same hash).
+    """
+    with demo_gateway() as gateway:
+        try:
+            amount_step = market_amount_step(gateway, symbol)
+        except UnknownSymbol:
+            raise ValidationProblem.at(
+                "/symbol",
+                f"The demo feed has no {symbol!r}; use one of {', '.join(gateway.load_markets())}.",
+            ) from None
     check_timeframe(timeframe)
-    if timeframe not in feed.TIMEFRAMES:
-        raise ValidationProblem.at("/timeframe", f"The demo feed has no {timeframe} candles.")
     start_ms, end_ms = check_range(start, end, timeframe)
     check_name_free(workspace, name)
     candles = demo_candles(symbol, timeframe, start_ms, end_ms)
@@ -127,7 +140,7 @@ def create_demo_dataset(
         symbol=symbol,
         timeframe=timeframe,
         source=Dataset.Source.DEMO,
-        amount_step=INSTRUMENTS[symbol].amount_step,
+        amount_step=amount_step or FALLBACK_AMOUNT_STEP,
         created_by=actor,
     )
     return _save_new_dataset(dataset, candles, actor=actor, action="dataset.create")

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-import numpy as np
-from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
@@ -27,8 +23,10 @@ from lab.services.datasets import (
     check_timeframe,
     default_amount_step,
     fill_from_candles,
+    market_amount_step,
 )
-from strategies.engine import TIMEFRAME_MS, Candles
+from lab.services.paging import FetchStopped, fetch_candles
+from strategies.engine import Candles
 from workspaces.models import Workspace
 from workspaces.services import record_audit
 
@@ -108,11 +106,21 @@ def import_dataset(*, dataset_id: str, start_ms: int, end_ms: int) -> Dataset | 
         if dataset.connection is None:
             raise ImportFailure("The exchange connection was deleted.")
         with gateway_for(dataset.connection) as gateway:
-            amount_step = _market_amount_step(gateway, dataset.symbol)
-            candles = _import_candles(gateway, dataset, start_ms, end_ms)
-        if candles is None:
-            return None  # deleted while importing: stop, nothing was written
+            amount_step = market_amount_step(gateway, dataset.symbol)
+            candles = fetch_candles(
+                gateway,
+                dataset.symbol,
+                dataset.timeframe,
+                start_ms,
+                end_ms,
+                # False once the dataset is gone or no longer importing: stop there.
+                on_progress=lambda done: _set_dataset_progress(dataset.pk, int(done * 100)),
+            )
+        if len(candles) == 0:
+            raise ImportFailure("The exchange returned no candles in this range.")
         return _finish_import(dataset, candles, amount_step)
+    except FetchStopped:
+        return None  # deleted while importing: stop, nothing was written
     except ImportFailure as exc:
         _fail_dataset(dataset.pk, str(exc))
     except Problem as exc:  # the gateway's errors: unreachable, auth failed, unknown symbol …
@@ -141,79 +149,6 @@ def _fail_dataset(dataset_id, message: str) -> None:
         status=Dataset.Status.FAILED, error=message[:500]
     )
     logger.info("dataset.import_failed", extra={"dataset_id": str(dataset_id)})
-
-
-def _market_amount_step(gateway, symbol: str) -> Decimal | None:
-    """The exchange's lot size of `symbol` (its market's amount precision), if it gives one.
-
-    Raises the gateway's UnknownSymbol when the exchange has no such market.
-    """
-    step = (gateway.market(symbol).get("precision") or {}).get("amount")
-    if step in (None, ""):
-        return None
-    step = Decimal(str(step))
-    return step if step > 0 else None
-
-
-@dataclass
-class _Page:
-    ts: list[int]
-    rows: list[list[float]]
-
-
-def _fetch_pages(gateway, dataset: Dataset, start_ms: int, end_ms: int) -> Iterable[_Page]:
-    """Page through fetch_ohlcv from start_ms until end_ms (or until the exchange runs dry)."""
-    span = TIMEFRAME_MS[dataset.timeframe]
-    cursor = -(-start_ms // span) * span
-    page_size = settings.LAB_IMPORT_PAGE_LIMIT
-    while cursor < end_ms:
-        batch = gateway.fetch_ohlcv(
-            dataset.symbol, dataset.timeframe, since=cursor, limit=page_size
-        )
-        page = _Page([], [])
-        for row in batch or []:
-            ts = int(row[0])
-            if cursor <= ts < end_ms and ts + span <= end_ms:
-                page.ts.append(ts)
-                page.rows.append([float(value) for value in row[1:6]])
-        if not page.ts:
-            return  # nothing newer in the range: the exchange has no more history there
-        yield page
-        cursor = page.ts[-1] + span
-
-
-def _import_candles(gateway, dataset: Dataset, start_ms: int, end_ms: int) -> Candles | None:
-    """Every page of the range as checked Candles; None if the dataset was deleted meanwhile."""
-    timestamps: list[int] = []
-    rows: list[list[float]] = []
-    for page in _fetch_pages(gateway, dataset, start_ms, end_ms):
-        if timestamps and page.ts[0] <= timestamps[-1]:
-            raise ImportFailure("The exchange returned candles out of time order.")
-        timestamps.extend(page.ts)
-        rows.extend(page.rows)
-        if len(timestamps) > settings.LAB_MAX_DATASET_ROWS:
-            raise ImportFailure(
-                f"The range holds more than {settings.LAB_MAX_DATASET_ROWS} candles."
-            )
-        done = (page.ts[-1] + TIMEFRAME_MS[dataset.timeframe] - start_ms) / (end_ms - start_ms)
-        if not _set_dataset_progress(dataset.pk, int(done * 100)):
-            return None
-    if not timestamps:
-        raise ImportFailure("The exchange returned no candles in this range.")
-    table = np.asarray(rows, dtype=np.float64)
-    try:
-        return Candles.of(
-            {
-                "ts": np.asarray(timestamps, dtype=np.float64),
-                "open": table[:, 0],
-                "high": table[:, 1],
-                "low": table[:, 2],
-                "close": table[:, 3],
-                "volume": table[:, 4],
-            }
-        )
-    except ValueError as exc:
-        raise ImportFailure(f"The exchange returned unusable candles: {exc}.") from None
 
 
 def _finish_import(

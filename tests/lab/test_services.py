@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
+import pkgutil
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +14,8 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from exchanges.demo import feed
+from exchanges.demo.venue import DemoGateway
 from lab import seed, services, storage
 from lab.models import Backtest, BacktestTrade, Dataset
 from tests.lab.conftest import DAY, PARAMS, make_version, sma_body
@@ -83,6 +88,64 @@ def test_same_candles_give_the_same_hash_in_another_workspace(dataset, other_wor
     )
     assert again.sha256 == dataset.sha256
     assert again.file_path != dataset.file_path
+
+
+def test_demo_datasets_read_the_feed_through_the_demo_gateway(
+    workspace, trader, settings, monkeypatch
+):
+    settings.LAB_IMPORT_PAGE_LIMIT = 100
+    pages = []
+    fetch = DemoGateway.fetch_ohlcv
+
+    def counted(self, symbol, timeframe="1m", since=None, limit=None):
+        pages.append((symbol, timeframe, since, limit))
+        return fetch(self, symbol, timeframe, since, limit)
+
+    monkeypatch.setattr(DemoGateway, "fetch_ohlcv", counted)
+    dataset = services.create_demo_dataset(
+        workspace=workspace,
+        actor=trader,
+        name="Through the venue",
+        symbol="ETH/USDT",
+        timeframe="5m",
+        start=DAY,
+        end=DAY + timedelta(hours=20),
+    )
+    start_ms = int(DAY.timestamp() * 1000)
+    # 240 candles in pages of 100, each page asked from the last candle on.
+    assert pages == [("ETH/USDT", "5m", start_ms + i * 100 * 300_000, 100) for i in range(3)]
+    assert (dataset.rows, dataset.amount_step) == (240, Decimal("0.0001"))
+    # The same candles as the feed's own, bit for bit.
+    own = feed.candles("ETH/USDT", "5m", start_ms=start_ms, limit=240)
+    candles = services.load_candles(dataset)
+    for name in storage.FIELDS:
+        assert np.array_equal(getattr(candles, name), getattr(own, name).astype(np.float64))
+
+    # The lab's services know the demo exchange only as a gateway.
+    for module in pkgutil.iter_modules(services.__path__):
+        source = inspect.getsource(importlib.import_module(f"lab.services.{module.name}"))
+        assert "exchanges.demo" not in source, module.name
+
+
+def test_unknown_demo_symbol_is_400_naming_the_demo_markets(workspace, trader):
+    from config.problems import ValidationProblem
+
+    with pytest.raises(ValidationProblem) as caught:
+        services.create_demo_dataset(
+            workspace=workspace,
+            actor=trader,
+            name="Nope",
+            symbol="DOGE/USDT",
+            timeframe="1m",
+            start=DAY,
+            end=DAY + timedelta(hours=1),
+        )
+    error = caught.value.errors[0]
+    assert error["pointer"] == "/symbol"
+    assert "BTC/USDT, ETH/USDT" in error["detail"]
+    assert services.default_amount_step("DOGE/USDT") is None
+    assert services.default_amount_step("SOL/USDT") == Decimal("0.001")
+    assert not Dataset.objects.exists()
 
 
 def test_dataset_delete_is_refused_while_a_backtest_uses_it(
