@@ -14,10 +14,11 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from bots import live, services, tasks
-from bots.exceptions import IllegalTransition, StartFailure
+from bots.exceptions import IllegalTransition, RunAlreadyActive, StartFailure
 from bots.models import TERMINAL_RUN_STATES, Bot, BotRun, RunEvent
 from bots.seed import DEMO_BOT
 from config import context
@@ -480,3 +481,28 @@ def test_seed_demo_gives_the_demo_workspace_one_bot():
     assert bot.exchange_connection.exchange == "demo"
     assert bot.strategy_version.body["symbol"] == "BTC/USDT"
     assert not bot.runs.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_of_one_bot_make_one_run(bot, monkeypatch):
+    monkeypatch.setattr(tasks.start_run_task, "delay_on_commit", lambda **kwargs: None)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def start():
+        barrier.wait()
+        try:
+            services.start_run(bot=bot, actor=None)
+            outcomes.append("started")
+        except RunAlreadyActive:
+            outcomes.append("409")
+        finally:
+            db_connection.close()  # each thread has a connection of its own
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["409", "409", "409", "started"]
+    assert BotRun.objects.filter(bot=bot).count() == 1
