@@ -122,7 +122,8 @@ class DatasetViewSet(
                 **common, connection=data["connection"], start=data["start"], end=data["end"]
             )
             code = status.HTTP_202_ACCEPTED
-        dataset = self.get_queryset().get(pk=dataset.pk)
+        # The dataset as the service created it, not re-read: an import's task is sent on
+        # commit, so a worker may have moved it on before this response is rendered.
         return Response(DatasetSerializer(dataset).data, status=code)
 
     @extend_schema(
@@ -251,7 +252,11 @@ class BacktestViewSet(
         return self._accepted(backtest)
 
     def _accepted(self, backtest: Backtest) -> Response:
-        backtest = selectors.backtests(workspace=self.request.workspace).get(pk=backtest.pk)
+        """202 with the backtest as created ("queued"), whatever the worker did meanwhile.
+
+        Not re-read: the task is sent on commit, so a worker may already have claimed (even
+        finished) the backtest by the time this response is rendered.
+        """
         return Response(BacktestSerializer(backtest).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
