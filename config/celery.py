@@ -46,7 +46,8 @@ app.conf.beat_schedule = {
         "options": {"expires": 2},
     },
     # A backtest whose worker died stays "running" (and pins its dataset) until this marks it
-    # failed; a minute is fine-grained enough next to LAB_STALE_RUNNING_SECONDS (15 min).
+    # failed, and one whose message was lost stays "queued" until this sends it again or fails
+    # it; a minute is fine-grained next to LAB_STALE_RUNNING_SECONDS and LAB_STALE_QUEUED_SECONDS.
     "lab-fail-stale-backtests": {
         "task": "lab.fail_stale_backtests",
         "schedule": schedule(60.0),

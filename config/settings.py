@@ -348,6 +348,10 @@ LAB_MAX_DATASET_ROWS = env.int("LAB_MAX_DATASET_ROWS", default=2_000_000)
 LAB_MAX_UPLOAD_BYTES = env.int("LAB_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 LAB_IMPORT_PAGE_LIMIT = env.int("LAB_IMPORT_PAGE_LIMIT", default=1000)
 LAB_STALE_RUNNING_SECONDS = env.int("LAB_STALE_RUNNING_SECONDS", default=900)
+# A backtest still queued this long lost its task message (real runs take seconds, and Redis
+# gives back a killed worker's message after CELERY_VISIBILITY_TIMEOUT, 5 min): the sweep sends
+# it again once, and fails it if it is still queued as long after that (no lab worker is up).
+LAB_STALE_QUEUED_SECONDS = env.int("LAB_STALE_QUEUED_SECONDS", default=600)
 
 # Bots: the longest a run may stay RUNNING (4 h) before beat's sweep times it out; it also bounds
 # the candle history a run keeps in memory (lookback + 240 candles at 1m).

@@ -113,6 +113,9 @@ class Backtest(models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep sent the task again because the backtest stayed queued too long (its message
+    # was lost); it does so once, then fails the backtest if it is still queued.
+    requeued_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

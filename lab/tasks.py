@@ -26,7 +26,9 @@ def import_dataset_task(dataset_id: str, start_ms: int, end_ms: int) -> None:
     services.import_dataset(dataset_id=dataset_id, start_ms=start_ms, end_ms=end_ms)
 
 
-# Beat's periodic sweep: a run whose worker died stays "running" until this marks it failed.
+# Beat's periodic sweep: a run whose worker died stays "running" until this marks it failed, and
+# a backtest whose message was lost stays "queued" until this sends it again (once) or fails it.
 @shared_task(name="lab.fail_stale_backtests", ignore_result=True)
 def fail_stale_backtests_task() -> None:
     services.fail_stale_backtests()
+    services.requeue_lost_backtests()

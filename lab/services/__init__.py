@@ -4,7 +4,8 @@ One module per room, each name re-exported here so callers write ``lab.services.
 
 - ``datasets``: datasets from the demo feed and CSV uploads, deletion, reading candles;
 - ``imports``: dataset imports from an exchange connection (queued, then paged in by a worker);
-- ``backtests``: queue, rerun, delete, run on a worker, and the sweep of abandoned runs;
+- ``backtests``: queue, rerun, delete, run on a worker, and the sweeps of abandoned runs and
+  lost tasks;
 - ``results``: a simulation's trades and open position as rows;
 - ``hashing``: ``inputs_sha256``, the name of everything that determines a result.
 """
@@ -14,6 +15,7 @@ from lab.services.backtests import (
     create_backtest,
     delete_backtest,
     fail_stale_backtests,
+    requeue_lost_backtests,
     rerun_backtest,
     run_backtest,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "inputs_sha256",
     "load_candles",
     "plain_decimal",
+    "requeue_lost_backtests",
     "rerun_backtest",
     "run_backtest",
     "start_dataset_import",

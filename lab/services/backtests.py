@@ -142,6 +142,50 @@ def fail_stale_backtests(*, older_than: timedelta | None = None) -> int:
     return count
 
 
+def requeue_lost_backtests(*, older_than: timedelta | None = None) -> tuple[int, int]:
+    """Send again, once, the task of backtests queued for longer than `older_than`; fail those
+    still queued `older_than` after that. Return (sent again, failed).
+
+    A run takes seconds, so a backtest queued for LAB_STALE_QUEUED_SECONDS (default 10 min,
+    twice the broker's visibility timeout) lost its message: a worker killed while holding it
+    before Redis gave it back, Redis restarted without it, or the send at commit failed. Sending
+    it again is safe: a worker claims a backtest under a row lock and only while it is queued,
+    so whichever message arrives second finds it claimed and does nothing. If the second
+    message is not taken either, no lab worker is consuming: the backtest is failed ("rerun
+    it") instead of waiting forever. Beat runs it through the task `lab.fail_stale_backtests`.
+    """
+    older_than = older_than or timedelta(seconds=settings.LAB_STALE_QUEUED_SECONDS)
+    now = timezone.now()
+    failed = Backtest.objects.filter(
+        status=Backtest.Status.QUEUED, requeued_at__lt=now - older_than
+    ).update(
+        status=Backtest.Status.FAILED,
+        error="The backtest never started: no lab worker took it, even when it was sent again; "
+        "rerun it.",
+        finished_at=now,
+    )
+    with transaction.atomic():
+        # Locked and marked in one transaction, so overlapping sweeps send each one once; a row
+        # a worker is claiming right now is skipped (it is about to run).
+        lost = list(
+            Backtest.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=Backtest.Status.QUEUED,
+                requeued_at__isnull=True,
+                created_at__lt=now - older_than,
+            )
+            .values_list("pk", flat=True)
+        )
+        Backtest.objects.filter(pk__in=lost).update(requeued_at=now)
+        from lab import tasks  # tasks import lab.services
+
+        for backtest_id in lost:
+            tasks.run_backtest_task.delay_on_commit(backtest_id=str(backtest_id))
+    if lost or failed:
+        logger.warning("backtest.stale_queued", extra={"requeued": len(lost), "failed": failed})
+    return len(lost), failed
+
+
 def run_backtest(*, backtest_id: str) -> Backtest | None:
     """Task body: load the dataset, compile the strategy once, simulate, save the results.
 
