@@ -4,8 +4,12 @@ memberships, which are saved through workspaces.services like everywhere else.""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from accounts.forms import AdminLoginForm
 from accounts.models import User
 from workspaces.admin import MembershipInline, ServiceWritesAdminMixin
+
+# The console's sign-in goes through the login service too (limit and audit rows).
+admin.site.login_form = AdminLoginForm
 
 
 class UserMembershipInline(MembershipInline):

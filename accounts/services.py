@@ -1,19 +1,23 @@
-"""Account flows: register, log in (token or session), log out."""
+"""Account flows: register, log in (every login form), tokens, log out."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, authenticate, get_user, logout
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.exceptions import InvalidCredentials
 from accounts.models import User
-from config.problems import ValidationProblem
+from config.problems import RateLimited, ValidationProblem
+from config.ratelimit import usage
 from workspaces.services import create_workspace, record_audit
 
 logger = logging.getLogger(__name__)
@@ -57,27 +61,82 @@ def register_user(*, username: str, email: str, password: str) -> User:
     return user
 
 
-def check_credentials(*, username: str, password: str) -> User:
-    """Return the user for these credentials or raise InvalidCredentials (audited)."""
-    user = authenticate(None, username=username, password=password)
-    if user is None:
-        # The attempted username is kept (it is what an operator investigates), never the password.
-        record_audit(action="auth.login_failed", details={"username": username[:150]})
-        logger.warning("accounts.login_failed", extra={"attempted_username": username[:150]})
+# What each login form writes in its audit rows' `method`.
+LOGIN_METHODS = ("token", "session", "browsable-api", "admin")
+
+
+def log_in(
+    request,
+    *,
+    username: str,
+    password: str,
+    method: str,
+    allowed: Callable[[User], bool] | None = None,
+) -> User:
+    """The one check behind every login form: the per-IP login limit, the credentials, and the
+    audit trail (`auth.login`, `auth.login_failed`). Returns the user; establishing a session
+    or issuing a token is the caller's part.
+
+    `method` is one of LOGIN_METHODS; `allowed` narrows who may sign in on that form (the admin
+    console: staff), answered like wrong credentials. Raises RateLimited (10 attempts a minute
+    per client IP by default, RATE_LIMIT_LOGIN, shared by all forms) or InvalidCredentials.
+    Unlike other services it takes the request: the limit is counted per client IP, and
+    Django's authentication backends receive the request.
+    """
+    attempted = username[:150]  # kept for the operator, never the password
+    budget = usage(request, group="auth.login", rate=settings.RATE_LIMIT_LOGIN)
+    if budget and budget["should_limit"]:
+        if budget["count"] == budget["limit"] + 1:
+            # Only the first refused attempt of a window is written: a flood of guesses must
+            # not become a flood of audit rows.
+            record_audit(
+                action="auth.login_failed",
+                details={"username": attempted, "method": method, "reason": "rate-limited"},
+            )
+        logger.warning("accounts.login_limited", extra={"method": method})
+        raise RateLimited(retry_after=budget["time_left"])
+    user = authenticate(request, username=username, password=password)
+    if user is None or (allowed is not None and not allowed(user)):
+        record_audit(action="auth.login_failed", details={"username": attempted, "method": method})
+        logger.warning(
+            "accounts.login_failed", extra={"attempted_username": attempted, "method": method}
+        )
         raise InvalidCredentials(detail="Wrong username or password.")
+    record_audit(actor=user, action="auth.login", details={"method": method})
     return user
 
 
-def issue_token(*, username: str, password: str) -> tuple[User, str, datetime]:
-    """Log in for the API: a new expiring token, stored only as a hash. Returns the raw token."""
-    user = check_credentials(username=username, password=password)
+def issue_token(*, user: User) -> tuple[str, datetime]:
+    """A new expiring API token for `user` (who just logged in), stored only as a hash.
+
+    Returns the raw token, which exists only in this response, and its expiry."""
     instance, raw_token = AuthToken.objects.create(user=user)
-    record_audit(actor=user, action="auth.login", details={"method": "token"})
-    return user, raw_token, instance.expiry
+    return raw_token, instance.expiry
 
 
-def revoke_token(*, user: User, token: AuthToken | None) -> None:
-    """Log out of the API: the token stops working at once."""
+def log_out(request, *, user: User, token: AuthToken | None) -> None:
+    """End what authenticates this request: revoke `token` (token auth) and end the session
+    (session cookie), both when both are there. Audited as `auth.token_revoked` and
+    `auth.logout`."""
     if token is not None:
         token.delete()
-    record_audit(actor=user, action="auth.token_revoked")
+        record_audit(actor=user, action="auth.token_revoked")
+    django_request = getattr(request, "_request", request)  # a DRF Request wraps Django's
+    # The session's own login, not `request.user`: DRF sets that for token requests too.
+    session = getattr(django_request, "session", None)
+    if session is not None and session.get(SESSION_KEY):
+        session_user = get_user(django_request)
+        record_audit(actor=session_user, action="auth.logout", details={"method": "session"})
+        logout(django_request)  # flushes the session: its cookie stops working at once
+
+
+def purge_expired_tokens() -> int:
+    """Delete API tokens past their expiry; returns how many.
+
+    Expired tokens are refused at authentication already (accounts.authentication), so this
+    only keeps the table small; it runs from beat (`accounts.purge_expired_tokens`).
+    """
+    deleted, _by_model = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()
+    if deleted:
+        logger.info("accounts.tokens_purged", extra={"count": deleted})
+    return deleted

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -44,25 +45,31 @@ class LoginView(APIView):
     authentication_classes: list = []
 
     @extend_schema(
-        request=LoginSerializer, responses={200: LoginResponseSerializer, 401: ProblemSerializer}
+        request=LoginSerializer,
+        responses={
+            200: LoginResponseSerializer,
+            400: ProblemSerializer,
+            401: ProblemSerializer,
+            429: ProblemSerializer,
+        },
     )
     def post(self, request):
-        enforce(request, group="auth.login", rate=settings.RATE_LIMIT_LOGIN)
         payload = LoginSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        user, token, expiry = services.issue_token(**payload.validated_data)
+        user = services.log_in(request, **payload.validated_data, method="token")
+        token, expiry = services.issue_token(user=user)
         body = {"token": token, "expiry": expiry, "user": user}
         return Response(LoginResponseSerializer(body).data)
 
 
 @extend_schema(tags=["auth"])
 class LogoutView(APIView):
-    """Revoke the token this request was made with."""
+    """Revoke the token this request was made with, and end the session it carries."""
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
-        token = request.auth if hasattr(request.auth, "digest") else None
-        services.revoke_token(user=request.user, token=token)
+        token = request.auth if isinstance(request.auth, AuthToken) else None
+        services.log_out(request, user=request.user, token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -85,7 +87,7 @@ def test_wrong_password_is_401_and_audited_without_the_password():
     wrong = APIClient().post("/api/v1/auth/login", {"username": "nina", "password": "nope-nope-1"})
     assert_problem(wrong, 401, "invalid-credentials")
     event = AuditEvent.objects.get(action="auth.login_failed")
-    assert event.details == {"username": "nina"}
+    assert event.details == {"username": "nina", "method": "token"}
     assert event.request_id == wrong["X-Request-ID"]
 
 
@@ -111,3 +113,41 @@ def test_login_is_audited():
     event = AuditEvent.objects.get(action="auth.login")
     assert event.actor.username == "nina"
     assert event.details == {"method": "token"}
+
+
+def test_logout_with_a_session_cookie_ends_the_session():
+    """Regression: the answer was 204 but the session went on working."""
+    register(APIClient())
+    client = APIClient()
+    assert client.login(username="nina", password=PASSWORD)
+    old_key = client.session.session_key
+    assert client.get("/api/v1/auth/me").status_code == 200
+
+    assert client.post("/api/v1/auth/logout").status_code == 204
+    assert not Session.objects.filter(session_key=old_key).exists()
+    assert_problem(client.get("/api/v1/auth/me"), 401)
+    # The old cookie is dead on the server too, not only forgotten by this client.
+    replay = APIClient()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = old_key
+    assert_problem(replay.get("/api/v1/auth/me"), 401)
+    event = AuditEvent.objects.get(action="auth.logout")
+    assert (event.actor.username, event.details) == ("nina", {"method": "session"})
+    assert not AuditEvent.objects.filter(action="auth.token_revoked").exists()
+
+
+def test_logout_with_a_token_revokes_only_that_token():
+    register(APIClient())
+    tokens = [
+        APIClient()
+        .post("/api/v1/auth/login", {"username": "nina", "password": PASSWORD})
+        .json()["token"]
+        for _ in range(2)
+    ]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[0]}")
+    assert client.post("/api/v1/auth/logout").status_code == 204
+    assert_problem(client.get("/api/v1/auth/me"), 401)
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {tokens[1]}")
+    assert other.get("/api/v1/auth/me").status_code == 200
+    assert not AuditEvent.objects.filter(action="auth.logout").exists()
