@@ -251,14 +251,29 @@ def test_the_extraction_finds_the_texts_of_every_catalogue():
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_marked_text_is_translated_in_its_catalogue(language):
+    """Each msgid is translated in its owner's catalogue, or it is one of an installed package's
+    own texts that the package's catalogue translates (DRF's "Invalid token.", for instance)."""
     missing = {}
     for owner, messages in used_messages().items():
         entries = {(e.msgctxt, e.msgid): e for e in catalogue(owner, language)}
         for key, places in messages.items():
             entry = entries.get(key)
-            if entry is None or not entry.translated() or entry.obsolete:
-                missing[key] = f"{_catalogue_path(owner, language).relative_to(BASE)} ← {places[0]}"
+            if entry is not None and entry.translated() and not entry.obsolete:
+                continue
+            if entry is None and _served_by_a_package(key, language):
+                continue
+            missing[key] = f"{_catalogue_path(owner, language).relative_to(BASE)} ← {places[0]}"
     assert missing == {}
+
+
+def _served_by_a_package(key: tuple[str | None, str], language: str) -> bool:
+    """Whether Django translates `key` from a catalogue that is not one of this project's."""
+    if any(key in {(e.msgctxt, e.msgid) for e in catalogue(o, language)} for o in _owners()):
+        return False  # then the project's catalogue answers, not the package's
+    context, msgid = key
+    with translation.override(language):
+        served = translation.pgettext(context, msgid) if context else translation.gettext(msgid)
+    return served != msgid
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

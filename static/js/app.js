@@ -6,7 +6,8 @@
 (function () {
   "use strict";
 
-  /* What the server tells every page (config/context_processors.py): {timeframes: {"1m": ms…}}. */
+  /* What the server tells every page (config/context_processors.py): the timeframes
+     ({"1m": ms, …}) and this file's own texts in the page's language. */
   const configScript = document.getElementById("bm-config");
   const config = Object.freeze(configScript ? JSON.parse(configScript.textContent) : {});
 
@@ -38,7 +39,7 @@
     try {
       response = await fetch(url, init);
     } catch (err) {
-      throw new ApiError({ title: "Network error", detail: String(err), errors: [] }, 0);
+      throw new ApiError({ title: config.texts.networkError, detail: String(err), errors: [] }, 0);
     }
     if (response.status === 204) return null;
     const text = await response.text();
