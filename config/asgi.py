@@ -13,7 +13,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.daphne import skip_twisted_form_parsing  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+
+# Malformed form bodies are Django's to answer (problem+json), not twisted's (a bare 400).
+skip_twisted_form_parsing()
 
 application = ProtocolTypeRouter(
     {

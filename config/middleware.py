@@ -6,10 +6,17 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.utils import translation
 
 from config import context
-from config.problems import PROBLEM_CONTENT_TYPE, problem_response
+from config.parsers import check_form
+from config.problems import (
+    PROBLEM_CONTENT_TYPE,
+    InvalidCharacters,
+    payload_too_large,
+    problem_response,
+)
 from config.ratelimit import client_ip, usage
 
 logger = logging.getLogger("botmarket.http")
@@ -82,6 +89,9 @@ class ProblemDetailsMiddleware:
     def process_exception(self, request, exception):
         if not _is_api(request):
             return None
+        if isinstance(exception, RequestDataTooBig):  # a plain view read an oversized body
+            problem = payload_too_large()
+            return problem_response(413, code=problem.code, detail=problem.detail_text)
         logger.exception("http.unhandled_exception", extra={"path": request.path})
         return problem_response(500, detail="An unexpected error occurred; quote the request id.")
 
@@ -104,6 +114,31 @@ class GlobalRateLimitMiddleware:
                     code="rate-limited",
                     detail=f"Rate limit exceeded; retry in {retry_after} s.",
                     headers={"Retry-After": retry_after},
+                )
+        return self.get_response(request)
+
+
+class QueryParameterMiddleware:
+    """Refuse API query parameters holding a NUL (or a lone surrogate): 400 invalid-characters.
+
+    Views hand parameters to the database, which cannot compare text with a NUL in it (a 500
+    otherwise). The pointer names the parameter, as for other query errors (`/search`).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _is_api(request) and request.GET:
+            try:
+                check_form(request.GET)
+            except InvalidCharacters as problem:
+                return problem_response(
+                    400,
+                    code=problem.code,
+                    title=problem.title,
+                    detail=problem.detail_text,
+                    errors=problem.errors,
                 )
         return self.get_response(request)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from config import context
 
@@ -71,6 +73,42 @@ class RateLimited(Problem):
             detail or f"Rate limit exceeded; retry in {retry_after} s.",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    code = "payload-too-large"
+    title = "The request body is too large"
+
+
+class TooDeep(Problem):
+    """A body nested deeper than the API's limit (docs/api.md, "Input rules")."""
+
+    status = 400
+    code = "too-deep"
+    title = "The request body is nested too deeply"
+
+    def __init__(self, pointer: str, detail: str):
+        super().__init__(detail, errors=[{"pointer": pointer, "detail": detail}])
+
+
+class InvalidCharacters(Problem):
+    """Strings with a NUL character or a lone UTF-16 surrogate, which nothing can store."""
+
+    status = 400
+    code = "invalid-characters"
+    title = "The request holds characters that are not allowed"
+
+    def __init__(self, errors: list[dict[str, str]]):
+        detail = errors[0]["detail"] if len(errors) == 1 else "Some strings hold bad characters."
+        super().__init__(detail, errors=errors)
+
+
+def payload_too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body may be at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+        "(files aside)."
+    )
 
 
 # Codes and titles for the statuses DRF and Django raise themselves.
@@ -166,6 +204,15 @@ def problem_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response |
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = payload_too_large()
+    elif isinstance(exc, MultiPartParserError | TooManyFieldsSent | TooManyFilesSent):
+        # Django's form parsing, reached outside DRF's parsers (a session's CSRF check).
+        exc = exceptions.ParseError(f"Malformed form body: {exc}")
+
+    # Imported here: rest_framework.views loads the parser classes of settings, and those
+    # (config.parsers) raise the problems defined in this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, ctx)
     if response is None:

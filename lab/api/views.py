@@ -7,9 +7,9 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from config.parsers import FormParser, JSONParser, MultiPartParser
 from config.problems import ProblemSerializer
 from config.ratelimit import enforce
 from lab import selectors, series, services, storage

@@ -36,6 +36,11 @@ COMPARISONS = ("crosses_above", "crosses_below", "gt", "gte", "lt", "lte")
 # should stay proportional to something a person can read.
 MAX_CONDITION_DEPTH = 8
 MAX_COMPARISONS = 64
+# The deepest JSON a valid body can nest: two levels per condition level ({"all": [...]}) plus
+# the body, "exit", a comparison and its operands (18 in all). A body deeper than this bound is
+# refused with one `too-deep` error before the schema runs, because the schema's recursive
+# validation would exhaust Python's stack (conditions nested 400 deep did).
+MAX_BODY_DEPTH = 2 * MAX_CONDITION_DEPTH + 8
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,13 @@ class InvalidBody(ValueError):
 
 
 def validate_body(body: Any) -> list[FieldError]:
-    """Return every schema and semantic error of ``body``, sorted by pointer; [] when valid."""
+    """Return every schema and semantic error of ``body``, sorted by pointer; [] when valid.
+
+    A body nested deeper than ``MAX_BODY_DEPTH`` gets only its ``too-deep`` error.
+    """
+    too_deep = _too_deep(body)
+    if too_deep is not None:
+        return [too_deep]
     errors: set[FieldError] = set()
     broken: set[str] = set()  # pointers of instances that failed a schema keyword
     for error in _validator().iter_errors(body):
@@ -65,6 +76,31 @@ def validate_body(body: Any) -> list[FieldError]:
         errors.update(_from_schema_error(error, path))
     errors.update(_Semantics(body, broken).errors())
     return sorted(errors, key=_sort_key)
+
+
+def _too_deep(body: Any) -> FieldError | None:
+    """The first container of ``body`` at ``MAX_BODY_DEPTH`` or deeper, as an error; else None.
+
+    Iterative, so a body of any depth is safe to check.
+    """
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        node, pointer, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children = [(_escape(key), value) for key, value in node.items()]
+        elif isinstance(node, list):
+            children = [(str(i), value) for i, value in enumerate(node)]
+        else:
+            continue
+        if depth >= MAX_BODY_DEPTH:
+            return FieldError(
+                pointer,
+                f"The body nests more than {MAX_BODY_DEPTH} levels deep; conditions may nest "
+                f"at most {MAX_CONDITION_DEPTH} levels.",
+                "too-deep",
+            )
+        stack.extend((value, f"{pointer}/{token}", depth + 1) for token, value in children)
+    return None
 
 
 @functools.cache
