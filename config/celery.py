@@ -11,6 +11,7 @@ import time
 
 from celery import Celery, signals
 from celery.schedules import schedule
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -53,13 +54,12 @@ app.conf.beat_schedule = {
         "schedule": schedule(60.0),
         "options": {"expires": 55},
     },
-    # Expired API tokens are refused at authentication already; the purge only keeps the token
-    # table small, and hourly bounds it to an hour of expired logins. (knox deleted them on
-    # every authenticated request instead: ~2 ms of each order.)
-    "accounts-purge-expired-tokens": {
-        "task": "accounts.purge_expired_tokens",
-        "schedule": schedule(3600.0),
-        "options": {"expires": 3000},
+    # Open orders brought up to date from their venues (fills, cancels elsewhere, orders never
+    # acknowledged): reads never call a venue. TERMINAL_REFRESH_SECONDS (settings) says why 5 s.
+    "terminal-refresh-open-orders": {
+        "task": "terminal.refresh_open_orders",
+        "schedule": schedule(float(settings.TERMINAL_REFRESH_SECONDS)),
+        "options": {"expires": settings.TERMINAL_REFRESH_SECONDS},
     },
     # Runs RUNNING longer than MAX_RUN_DURATION_MS (4 h by default) → TIMED_OUT. Every 30 s a
     # run overstays by at most half a minute (0.2 % of 4 h), and the sweep is one indexed read

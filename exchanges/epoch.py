@@ -2,8 +2,9 @@
 
 The gateway, the demo venue and the lab speak epoch milliseconds (ccxt's `timestamp`); the
 database speaks timezone-aware UTC datetimes. Converting through float seconds
-(`timestamp() * 1000`) can land a millisecond off (…100.123 s * 1000 = …100122.99…), so both
-directions here count whole milliseconds from the epoch.
+(`int(timestamp() * 1000)`) lands a millisecond short for some instants (1987-04-12
+23:12:54.486 comes back as …485), so both directions here count whole milliseconds from the
+epoch.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Operator console: the order journal and its events, read-only.
 
-Orders change only through the terminal's services (placed and canceled through the API, kept
+Orders change only through the terminal's services (placed by people and bots, canceled, kept
 in step with the venue); an edit here could only make the journal disagree with the exchange.
 """
 
@@ -24,6 +24,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "workspace",
         "connection",
+        "origin",
         "symbol",
         "side",
         "type",
@@ -35,7 +36,15 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "fee",
         "created_by",
     ]
-    list_filter = ["status", "side", "type", "connection__exchange", "symbol", "created_at"]
+    list_filter = [
+        "status",
+        "origin",
+        "side",
+        "type",
+        "connection__exchange",
+        "symbol",
+        "created_at",
+    ]
     search_fields = [
         "id",
         "client_order_id",

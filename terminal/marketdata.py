@@ -11,14 +11,10 @@ from typing import Any
 from exchanges.factory import gateway_for
 from exchanges.models import ExchangeConnection
 from exchanges.numbers import to_decimal
+from exchanges.orders import market_limit, market_step
 
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 MAX_CANDLES = 1000
 DEFAULT_CANDLES = 500
-
-
-def _limit(market: dict[str, Any], name: str, bound: str) -> Decimal | None:
-    return to_decimal(((market.get("limits") or {}).get(name) or {}).get(bound))
 
 
 def instruments(*, connection: ExchangeConnection) -> list[dict[str, Any]]:
@@ -30,16 +26,15 @@ def instruments(*, connection: ExchangeConnection) -> list[dict[str, Any]]:
         market = markets[symbol]
         if market.get("spot") is False or market.get("active") is False:
             continue  # the terminal trades spot; inactive markets take no orders
-        precision = market.get("precision") or {}
         result.append(
             {
                 "symbol": symbol,
                 "base": market.get("base") or "",
                 "quote": market.get("quote") or "",
-                "price_step": to_decimal(precision.get("price")),
-                "amount_step": to_decimal(precision.get("amount")),
-                "min_amount": _limit(market, "amount", "min"),
-                "min_notional": _limit(market, "cost", "min"),
+                "price_step": market_step(market, "price"),
+                "amount_step": market_step(market, "amount"),
+                "min_amount": market_limit(market, "amount", "min"),
+                "min_notional": market_limit(market, "cost", "min"),
             }
         )
     return result

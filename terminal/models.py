@@ -1,9 +1,12 @@
-"""The order journal: every manual order, written before it is sent, kept in step with the venue."""
+"""The order journal: every order, manual or a bot's, written before it is sent, kept in step
+with the venue."""
 
 import uuid
 
 from django.conf import settings
 from django.db import models
+
+from exchanges.orders import FINISHED_STATUSES, OrderSide, OrderStatus, OrderType
 
 # Amounts and prices of any venue: 18 decimals hold the finest ccxt steps (1e-18 on some
 # tokens), 18 integer digits the largest amounts; the API renders them without trailing zeros.
@@ -11,27 +14,23 @@ _AMOUNT = {"max_digits": 36, "decimal_places": 18}
 
 
 class Order(models.Model):
-    """A manual order of a workspace on one of its connections, with ccxt's statuses.
+    """An order of a workspace on one of its connections, with ccxt's statuses.
 
-    The row is committed before the order is sent, so a crash between sending and the venue's
-    answer never loses track of it: `acknowledged_at` stays empty until the venue answered, and
-    the client order id (derived from the request's idempotency key) finds it there again.
+    Every order is placed through `terminal.services.place_order`, by a person (the API) or a
+    bot's tick, and the row is committed before the order is sent, so a crash between sending
+    and the venue's answer never loses track of it: `acknowledged_at` stays empty until the
+    venue answered, and the client order id (derived from the idempotency key) finds it there
+    again. `open` also covers an order that is still being sent.
     """
 
-    class Side(models.TextChoices):
-        BUY = "buy"
-        SELL = "sell"
+    # The vocabulary of exchanges.orders: a venue's side, type or status is the journal's.
+    Side = OrderSide
+    Type = OrderType
+    Status = OrderStatus
 
-    class Type(models.TextChoices):
-        MARKET = "market"
-        LIMIT = "limit"
-
-    class Status(models.TextChoices):
-        OPEN = "open"  # sent (or being sent) and not finished: resting, or not yet acknowledged
-        CLOSED = "closed"  # filled completely
-        CANCELED = "canceled"  # canceled; `filled` says how much had filled before
-        EXPIRED = "expired"  # the venue ended it (time in force)
-        REJECTED = "rejected"  # refused by the venue, or it never reached the venue
+    class Origin(models.TextChoices):
+        MANUAL = "manual"  # placed by a person through the API (the terminal page)
+        BOT = "bot"  # placed by a bot run's tick
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(
@@ -41,9 +40,14 @@ class Order(models.Model):
     connection = models.ForeignKey(
         "exchanges.ExchangeConnection", on_delete=models.PROTECT, related_name="orders"
     )
-    # What the venue knows the order by; derived from the idempotency key (services.py).
+    origin = models.CharField(max_length=8, choices=Origin, default=Origin.MANUAL)
+    # The bots issue adds the run a BOT order came from here, a nullable foreign key
+    # (`bot_run`), set by place_order alongside `origin`.
+    # What the venue knows the order by, derived from the idempotency key (services/placing.py):
+    # the same key always gives the same id, so the venue itself refuses a second placement.
     client_order_id = models.CharField(max_length=64)
-    idempotency_key = models.CharField(max_length=255)  # as the caller sent it
+    # As the caller sent it: a person's Idempotency-Key, or a bot's (run, candle, intent) key.
+    idempotency_key = models.CharField(max_length=255)
     # SHA-256 of the canonical request body: the same key with another body is refused.
     request_fingerprint = models.CharField(max_length=64)
     exchange_order_id = models.CharField(max_length=128, blank=True)
@@ -84,6 +88,12 @@ class Order(models.Model):
             models.Index(fields=["workspace", "-created_at"], name="order_ws_created"),
             models.Index(fields=["workspace", "status"], name="order_ws_status"),
             models.Index(fields=["connection", "symbol"], name="order_conn_symbol"),
+            # The periodic refresh reads every workspace's open orders: a small, hot subset.
+            models.Index(
+                fields=["connection", "symbol"],
+                condition=models.Q(status="open"),
+                name="order_open_by_venue",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -95,12 +105,7 @@ class Order(models.Model):
         return self.status in TERMINAL_ORDER_STATUSES
 
 
-TERMINAL_ORDER_STATUSES = (
-    Order.Status.CLOSED,
-    Order.Status.CANCELED,
-    Order.Status.EXPIRED,
-    Order.Status.REJECTED,
-)
+TERMINAL_ORDER_STATUSES = FINISHED_STATUSES
 
 
 class OrderEvent(models.Model):

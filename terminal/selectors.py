@@ -1,4 +1,4 @@
-"""Read-side queries of the terminal, always within one workspace."""
+"""Read-side queries of the terminal, within one workspace (but for the refresh task's)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ def order_by_key(*, workspace: Workspace, client_order_id: str) -> Order | None:
         Order.objects.filter(workspace=workspace, client_order_id=client_order_id)
         .select_related("connection")
         .first()
+    )
+
+
+def open_orders_to_refresh() -> QuerySet[Order]:
+    """Every workspace's open orders, by connection and symbol: the periodic refresh's work.
+
+    The refresh asks each venue once per connection and symbol, so they come grouped.
+    """
+    return (
+        Order.objects.filter(status=Order.Status.OPEN)
+        .select_related("connection")
+        .order_by("connection_id", "symbol", "created_at", "id")
     )
 
 

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from exchanges import selectors as exchange_selectors
-from terminal.marketdata import TIMEFRAMES
+from exchanges.timeframes import TIMEFRAMES
 from workspaces.models import Role
 from workspaces.pages import workspace_page
 

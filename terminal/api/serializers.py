@@ -1,6 +1,9 @@
-"""Serializers of the terminal API: they validate input and render output, they never save.
+"""Serializers of the terminal API: they parse input and render output, they never save.
 
-Decimals leave as strings without trailing zeros ("0.00012", "95000.1"); `ts` is epoch ms.
+Parsing is about form (a UUID, a choice, a plain decimal); whether an order suits its market is
+the order check's (exchanges.orders.check_order, run by terminal.services.place_order).
+Decimals come in and leave as strings in plain notation, without trailing zeros ("0.00012",
+"95000.1"); `ts` is epoch ms.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from config.fields import PlainDecimalField
 from exchanges.models import ExchangeConnection
-from exchanges.numbers import tidy
-from terminal.marketdata import DEFAULT_CANDLES, MAX_CANDLES, TIMEFRAMES
+from exchanges.numbers import plain_decimal
+from exchanges.timeframes import TIMEFRAMES
+from terminal.marketdata import DEFAULT_CANDLES, MAX_CANDLES
 from terminal.models import Order
 from workspaces.fields import WorkspaceRelatedField
 
@@ -31,7 +36,7 @@ class DecimalString(serializers.DecimalField):
     def to_representation(self, value):
         if value is None:
             return None
-        return str(tidy(Decimal(value)))
+        return plain_decimal(value if isinstance(value, Decimal) else Decimal(value))
 
 
 # --------------------------------------------------------------------------- query parameters
@@ -157,8 +162,9 @@ class OrderCreateSerializer(serializers.Serializer):
     symbol = serializers.CharField(max_length=40)
     side = serializers.ChoiceField(choices=Order.Side.choices)
     type = serializers.ChoiceField(choices=Order.Type.choices)
-    amount = serializers.DecimalField(max_digits=36, decimal_places=18)
-    price = serializers.DecimalField(
+    # The journal's columns bound the digits; sign and size are the order check's.
+    amount = PlainDecimalField(max_digits=36, decimal_places=18)
+    price = PlainDecimalField(
         max_digits=36,
         decimal_places=18,
         required=False,
@@ -170,16 +176,6 @@ class OrderCreateSerializer(serializers.Serializer):
         required=False,
         help_text="The idempotency key, when not sent as the Idempotency-Key header.",
     )
-
-    def validate_amount(self, value: Decimal) -> Decimal:
-        if value <= 0:
-            raise serializers.ValidationError("The amount must be positive.")
-        return value
-
-    def validate_price(self, value: Decimal | None) -> Decimal | None:
-        if value is not None and value <= 0:
-            raise serializers.ValidationError("The price must be positive.")
-        return value
 
     def validate_client_order_id(self, value: str) -> str:
         if not IDEMPOTENCY_KEY_PATTERN.match(value):

@@ -199,15 +199,19 @@ def _idempotency_key(request, body: dict) -> str:
     list=extend_schema(
         summary="List orders (newest first)",
         parameters=[OrderListQuerySerializer],
-        description="Open orders on the page are refreshed from their venue before they are shown.",
+        description=(
+            "The journal as it is: reads never call a venue. Open orders are brought up to "
+            "date by the periodic refresh (every TERMINAL_REFRESH_SECONDS) and by "
+            "`POST /terminal/orders/{id}/refresh`."
+        ),
     ),
     retrieve=extend_schema(
         summary="Get an order",
-        description="An open order is refreshed from its venue before it is shown.",
+        description="The journal's copy; `POST …/refresh` asks the venue.",
     ),
 )
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
-    """Manual orders of the workspace: place (traders and up), list, get, cancel."""
+    """Orders of the workspace: place, cancel and refresh (traders and up), list, get."""
 
     queryset = Order.objects.select_related("connection")
     serializer_class = OrderSerializer
@@ -226,16 +230,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSc
 
     def list(self, request):
         queryset = self.get_queryset()  # the list filters are applied by scoped_queryset
-        page = services.refresh_orders(self.paginate_queryset(queryset))
-        wanted = request.query_params.get("status")
-        if wanted and any(order.status != wanted for order in page):
-            # Some finished at the venue since the last read: the filter's page is different now.
-            page = list(self.paginate_queryset(queryset.all()))
+        page = self.paginate_queryset(queryset)  # the journal as it is: no venue call
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
-
-    def retrieve(self, request, pk=None):
-        [order] = services.refresh_orders([self.get_object()])
-        return Response(OrderSerializer(order).data)
 
     @extend_schema(
         summary="Place an order",
@@ -309,4 +305,23 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceSc
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         order = services.cancel_order(order=self.get_object(), actor=request.user)
+        return Response(OrderSerializer(order).data)
+
+    @extend_schema(
+        summary="Refresh an order from its venue",
+        request=None,
+        responses={200: OrderSerializer, **_VENUE_PROBLEMS},
+        description=(
+            "Asks the venue for the order now and records what changed (fills, a cancel at the "
+            "venue), as the periodic refresh does for every open order every few seconds. An "
+            "order the venue has not acknowledged is looked up by its client order id once it "
+            "is older than TERMINAL_RECONCILE_AFTER_SECONDS, and `rejected` with "
+            "`order-not-placed` if the venue has none. A finished order is answered as it is. "
+            "Venue problems (503 `exchange-unreachable` …) are answered as they are and change "
+            "nothing. Traders and up."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None):
+        order = services.refresh_order(order=self.get_object())
         return Response(OrderSerializer(order).data)

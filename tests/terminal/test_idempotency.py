@@ -15,6 +15,7 @@ from exchanges.exceptions import ExchangeUnreachable
 from exchanges.models import DemoOrder
 from terminal.models import Order
 from terminal.services import derive_client_order_id
+from terminal.tasks import refresh_open_orders_task
 from tests.conftest import _member, assert_problem, token_client
 from tests.terminal.conftest import balance, new_key, order_body, place
 from workspaces.models import AuditEvent, Role
@@ -185,7 +186,7 @@ def test_a_crash_after_the_venue_placed_it_is_adopted_not_placed_again(
     def crash(*args, **kwargs):
         raise SystemExit("the process died")
 
-    monkeypatch.setattr("terminal.services._acknowledge", crash)
+    monkeypatch.setattr("terminal.services.placing.acknowledge", crash)
     with pytest.raises(SystemExit):
         place(trader_api, connection, key)
     monkeypatch.undo()
@@ -208,7 +209,7 @@ def test_a_crash_after_the_venue_placed_it_is_adopted_not_placed_again(
 @pytest.mark.django_db
 def test_a_retry_while_the_first_is_being_sent_is_409(trader_api, connection, monkeypatch):
     key = new_key()
-    monkeypatch.setattr("terminal.services._submit", lambda order, gateway: order)
+    monkeypatch.setattr("terminal.services.placing._submit", lambda order, gateway: order)
     assert place(trader_api, connection, key).status_code == 201  # journaled, never sent
     monkeypatch.undo()
 
@@ -220,15 +221,20 @@ def test_a_retry_while_the_first_is_being_sent_is_409(trader_api, connection, mo
 
 
 @pytest.mark.django_db
-def test_an_abandoned_order_is_reconciled_on_read(trader_api, connection, monkeypatch):
+def test_an_abandoned_order_is_reconciled_by_the_periodic_refresh(
+    trader_api, connection, monkeypatch
+):
     """Journaled, then the process died before the venue saw it; nobody retried."""
     key = new_key()
-    monkeypatch.setattr("terminal.services._submit", lambda order, gateway: order)
+    monkeypatch.setattr("terminal.services.placing._submit", lambda order, gateway: order)
     order_id = place(trader_api, connection, key).json()["id"]
     monkeypatch.undo()
     long_ago = timezone.now() - timedelta(minutes=10)
     Order.objects.filter(pk=order_id).update(created_at=long_ago, submit_lease_until=long_ago)
+    # A read leaves it as it is: reads never call the venue.
+    assert trader_api.get(f"/api/v1/terminal/orders/{order_id}").json()["status"] == "open"
 
+    assert refresh_open_orders_task() == 1
     detail = trader_api.get(f"/api/v1/terminal/orders/{order_id}")
 
     assert detail.json()["status"] == "rejected"
@@ -240,11 +246,12 @@ def test_an_abandoned_order_is_reconciled_on_read(trader_api, connection, monkey
 @pytest.mark.django_db
 def test_a_young_unacknowledged_order_is_left_for_its_retry(trader_api, connection, monkeypatch):
     key = new_key()
-    monkeypatch.setattr("terminal.services._submit", lambda order, gateway: order)
+    monkeypatch.setattr("terminal.services.placing._submit", lambda order, gateway: order)
     order_id = place(trader_api, connection, key).json()["id"]
     monkeypatch.undo()
     Order.objects.filter(pk=order_id).update(submit_lease_until=None)
 
+    assert refresh_open_orders_task() == 0  # younger than TERMINAL_RECONCILE_AFTER_SECONDS
     assert trader_api.get(f"/api/v1/terminal/orders/{order_id}").json()["status"] == "open"
     retry = place(trader_api, connection, key)
     assert retry.status_code == 201

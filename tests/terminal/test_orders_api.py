@@ -13,7 +13,7 @@ from exchanges.epoch import now_ms
 from exchanges.models import DemoOrder
 from exchanges.services import match_demo_orders
 from terminal.models import Order, OrderEvent
-from terminal.services import derive_client_order_id
+from terminal.services import derive_client_order_id, refresh_open_orders
 from tests.conftest import assert_problem
 from tests.terminal.conftest import balance, mid_now, new_key, order_body, place
 from workspaces.models import AuditEvent
@@ -116,13 +116,17 @@ def test_limit_buy_rests_then_fills_when_the_price_crosses(trader_api, connectio
     listed = trader_api.get("/api/v1/terminal/orders", {"status": "open"}).json()
     assert [o["id"] for o in listed["results"]] == [order["id"]]
 
-    # Nothing crossed yet: the matcher leaves it open, and so does a read.
+    # Nothing crossed yet: the matcher leaves it open, and so does the refresh.
     match_demo_orders(now_ms=now_ms())
     crossing = first_crossing_ms("BTC/USDT", price, placed_at)
     match_demo_orders(now_ms=crossing - 60_000)  # up to the minute before the first crossing
+    assert refresh_open_orders() == 0
     assert trader_api.get(f"/api/v1/terminal/orders/{order['id']}").json()["status"] == "open"
 
     assert match_demo_orders(now_ms=crossing) == 1
+    # The venue filled it; the journal learns it from the periodic refresh (beat), not a read.
+    assert trader_api.get(f"/api/v1/terminal/orders/{order['id']}").json()["status"] == "open"
+    assert refresh_open_orders() == 1
     refreshed = trader_api.get(f"/api/v1/terminal/orders/{order['id']}").json()
 
     assert refreshed["status"] == "closed"
@@ -239,6 +243,55 @@ def test_invalid_orders_are_400_with_pointers(trader_api, connection, changes, c
     assert sorted(e["pointer"] for e in body["errors"]) == sorted(pointers)
     assert Order.objects.count() == 0
     assert DemoOrder.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "1_000",  # Python's Decimal takes digit separators
+        " 1 ",  # and surrounding spaces
+        "\u0661",  # and Arabic-Indic digits
+        "\u0661.\u0665",
+        "\uff11",  # fullwidth digits
+        "1e-3",  # plain decimal notation only: no exponent
+        "0x10",
+        "NaN",
+        "Infinity",
+        "",
+        "1.0.0",
+        "0.001\n",
+        0.001,  # a JSON number with a fraction is a binary float
+        True,
+        ["0.001"],
+    ],
+)
+@pytest.mark.parametrize("field", ["amount", "price"])
+def test_amounts_and_prices_are_plain_ascii_decimals_only(trader_api, connection, field, written):
+    changes = {"type": "limit", "price": "90000", field: written}
+    body = assert_problem(place(trader_api, connection, **changes), 400, "validation-error")
+    assert [e["pointer"] for e in body["errors"]] == [f"/{field}"]
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize("written", ["0.001", "0.0010", ".001", "+0.001", "0.001000000000000000"])
+def test_plain_decimals_are_taken_however_they_are_written(trader_api, connection, written):
+    response = place(trader_api, connection, amount=written)
+    assert response.status_code == 201, response.content
+    assert response.json()["amount"] == "0.001"
+
+
+def test_a_json_integer_amount_is_taken(trader_api, connection):
+    response = place(trader_api, connection, symbol="XRP/USDT", amount=10)
+    assert response.status_code == 201, response.content
+    assert response.json()["amount"] == "10"
+
+
+def test_an_order_from_the_api_is_recorded_as_manual(trader_api, workspace, connection):
+    order = Order.objects.get(pk=place(trader_api, connection).json()["id"])
+    assert order.origin == Order.Origin.MANUAL
+    assert order.created_by.username == "tanya"
+    audit = AuditEvent.objects.get(action="order.place", workspace=workspace)
+    assert audit.details["origin"] == "manual"
 
 
 def test_an_idempotency_key_is_required(trader_api, connection):

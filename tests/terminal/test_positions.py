@@ -12,6 +12,7 @@ from exchanges.models import ExchangeConnection
 from exchanges.services import match_demo_orders
 from terminal.models import Order
 from terminal.positions import Fill, NetPosition, net_positions
+from terminal.services import refresh_open_orders
 from tests.conftest import assert_problem
 from tests.terminal.conftest import mid_now, place
 from tests.terminal.test_orders_api import first_crossing_ms, resting_buy_price
@@ -108,7 +109,7 @@ def test_positions_from_the_workspaces_fills(trader_api, viewer_api, connection)
 
 
 @pytest.mark.django_db
-def test_positions_count_a_limit_order_that_filled_since_the_last_read(trader_api, connection):
+def test_positions_count_a_limit_order_once_the_refresh_saw_it_fill(trader_api, connection):
     price = resting_buy_price("BTC/USDT")
     placed = place(trader_api, connection, type="limit", price=str(price), amount="0.01")
     assert placed.json()["status"] == "open"
@@ -116,6 +117,9 @@ def test_positions_count_a_limit_order_that_filled_since_the_last_read(trader_ap
     assert trader_api.get(url, {"connection": str(connection.pk)}).json() == []
 
     match_demo_orders(now_ms=first_crossing_ms("BTC/USDT", price, now_ms()))
+    # Positions read the journal: the fill counts once the periodic refresh recorded it.
+    assert trader_api.get(url, {"connection": str(connection.pk)}).json() == []
+    assert refresh_open_orders() == 1
     [position] = trader_api.get(url, {"connection": str(connection.pk)}).json()
 
     assert D(position["amount"]) == D("0.01")

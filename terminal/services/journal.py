@@ -1,0 +1,161 @@
+"""The journal's one way to change an order, and what placing, canceling and refreshing share.
+
+Every change of an order goes through `transition`: it locks the row, refuses to reopen a
+finished order, records an `OrderEvent` and, once the change is committed, announces it to the
+workspace's live listeners (terminal.live). The other names here are the package's own: the
+venue's copy of an order read into journal fields, and the lease on an order's sending.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from config import context
+from config.problems import Problem
+from exchanges.exceptions import OrderNotFound
+from exchanges.gateway import Gateway
+from exchanges.numbers import to_decimal
+from terminal.exceptions import IllegalOrderTransition, problem_record
+from terminal.live import announce_order_changed
+from terminal.models import TERMINAL_ORDER_STATUSES, Order, OrderEvent
+
+# The journal's transitions: an open order may move on (or get more fills); a finished one never.
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    Order.Status.OPEN: {s.value for s in Order.Status},
+    Order.Status.CLOSED: set(),
+    Order.Status.CANCELED: set(),
+    Order.Status.EXPIRED: set(),
+    Order.Status.REJECTED: set(),
+}
+
+
+@transaction.atomic
+def transition(
+    order: Order, to: str, *, changes: dict[str, Any] | None = None, message: str = ""
+) -> Order:
+    """Move `order` to status `to` with `changes`, and record an OrderEvent when it moved.
+
+    Locks the row. A finished order keeps its status (IllegalOrderTransition for another one;
+    the same status again changes nothing, as when two refreshes settle it at once). A change
+    is announced to the workspace's live listeners once it is committed, never before.
+    """
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    previous_status, previous_filled = order.status, order.filled
+    if to != order.status and to not in ALLOWED_TRANSITIONS[order.status]:
+        raise IllegalOrderTransition(f"The order is {order.status}; it cannot become {to}.")
+    if order.status in TERMINAL_ORDER_STATUSES:
+        return order
+    fields = {"status", "updated_at"}
+    order.status = to
+    for name, value in (changes or {}).items():
+        setattr(order, name, value)
+        fields.add(name)
+    order.save(update_fields=sorted(fields))
+    if order.status != previous_status or order.filled != previous_filled or message:
+        OrderEvent.objects.create(
+            order=order,
+            from_status=previous_status,
+            to_status=order.status,
+            filled=order.filled,
+            message=message[:500],
+            request_id=context.current_request_id() or "",
+        )
+        transaction.on_commit(lambda: announce_order_changed(order))  # push what was committed
+    return order
+
+
+# --------------------------------------------------------------------------- the venue's copy
+
+
+def venue_changes(order: Order, venue: dict[str, Any]) -> dict[str, Any]:
+    """The journal fields the venue's copy of `order` says, for `transition`."""
+    changes: dict[str, Any] = {}
+    if venue.get("id"):
+        changes["exchange_order_id"] = str(venue["id"])
+    filled = to_decimal(venue.get("filled"))
+    if filled is not None:
+        changes["filled"] = max(filled, order.filled)  # fills never go back
+    average = to_decimal(venue.get("average"))
+    if average is not None:
+        changes["average"] = average
+    fee = venue.get("fee") or {}
+    fee_cost = to_decimal(fee.get("cost"))
+    if fee_cost is not None:
+        changes["fee"] = fee_cost
+        changes["fee_currency"] = fee.get("currency") or ""
+    return changes
+
+
+def venue_status(order: Order, venue: dict[str, Any]) -> str:
+    status = venue.get("status")
+    return status if status in Order.Status.values else order.status
+
+
+def acknowledge(order: Order, venue: dict[str, Any]) -> Order:
+    """Record the venue's acceptance of `order` (its id, status and fills so far)."""
+    changes = venue_changes(order, venue)
+    changes["submit_lease_until"] = None
+    changes["acknowledged_at"] = timezone.now()
+    return transition(order, venue_status(order, venue), changes=changes, message="acknowledged")
+
+
+def reject(order: Order, problem: Problem) -> Order:
+    """Record that `order` was refused (or never placed) with `problem`, kept for retries."""
+    return transition(
+        order,
+        Order.Status.REJECTED,
+        changes={
+            "rejection": problem_record(problem),
+            "submit_lease_until": None,
+            "acknowledged_at": order.acknowledged_at or timezone.now(),
+        },
+        message=problem.detail_text,
+    )
+
+
+def apply_venue(order: Order, venue: dict[str, Any]) -> Order:
+    """Bring an acknowledged `order` in line with the venue's copy; write only on a change."""
+    status = venue_status(order, venue)
+    changes = venue_changes(order, venue)
+    if status == order.status and all(getattr(order, k) == v for k, v in changes.items()):
+        return order
+    return transition(order, status, changes=changes)
+
+
+def find_at_venue(order: Order, gateway: Gateway) -> dict[str, Any] | None:
+    """The venue's copy of `order`, found by its client order id, or None if it has none."""
+    try:
+        return gateway.fetch_order(
+            "", order.symbol, params={"clientOrderId": order.client_order_id}
+        )
+    except OrderNotFound:
+        return None
+
+
+# --------------------------------------------------------------------------- the sending lease
+
+
+def lease_until() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.TERMINAL_SUBMIT_LEASE_SECONDS)
+
+
+def claim_lease(order: Order) -> bool:
+    """Take over the sending of an unacknowledged order unless another request holds it."""
+    now = timezone.now()
+    claimed = (
+        Order.objects.filter(pk=order.pk, acknowledged_at__isnull=True, status=Order.Status.OPEN)
+        .filter(Q(submit_lease_until__isnull=True) | Q(submit_lease_until__lt=now))
+        .update(submit_lease_until=lease_until())
+    )
+    return claimed == 1
+
+
+def release_lease(order: Order) -> None:
+    # The outcome is unknown (no answer): the next retry may look it up and send it again.
+    Order.objects.filter(pk=order.pk, acknowledged_at__isnull=True).update(submit_lease_until=None)
