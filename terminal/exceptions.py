@@ -11,14 +11,6 @@ from typing import Any
 from config.problems import Problem
 
 
-class ConnectionNotFound(Problem):
-    """No connection with this id in the request's workspace (another workspace's looks absent)."""
-
-    status = 404
-    code = "connection-not-found"
-    title = "The exchange connection was not found"
-
-
 class IdempotencyKeyReused(Problem):
     """The idempotency key was used before for an order with a different body."""
 

@@ -6,19 +6,9 @@ import uuid
 
 from django.db.models import QuerySet
 
-from exchanges import selectors as exchange_selectors
 from exchanges.models import ExchangeConnection
-from terminal.exceptions import ConnectionNotFound
 from terminal.models import Order
 from workspaces.models import Workspace
-
-
-def connection(*, workspace: Workspace, connection_id: uuid.UUID | str) -> ExchangeConnection:
-    """One connection of the workspace, or ConnectionNotFound (also for another workspace's)."""
-    found = exchange_selectors.connections(workspace=workspace).filter(pk=connection_id).first()
-    if found is None:
-        raise ConnectionNotFound(f"The workspace has no exchange connection {connection_id}.")
-    return found
 
 
 def orders(
