@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from exchanges.demo.instruments import INSTRUMENTS
+from exchanges.timeframes import TIMEFRAMES
 from lab import selectors
-from strategies.engine import TIMEFRAME_MS
 from workspaces.pages import workspace_page
 from workspaces.ui import page_context
 
@@ -61,7 +61,7 @@ def lab_page(request, *, workspace):
             "versions": selectors.strategy_versions(workspace=workspace),
             "connections": selectors.connections(workspace=workspace),
             "symbols": list(INSTRUMENTS),
-            "timeframes": list(TIMEFRAME_MS),
+            "timeframes": list(TIMEFRAMES),
             # Range inputs are UTC; the default is the last seven whole days.
             "default_start": (today - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
             "default_end": today.strftime("%Y-%m-%dT%H:%M"),

@@ -8,13 +8,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exchanges.models import ExchangeConnection
+from exchanges.timeframes import TIMEFRAMES
 from lab.models import TRADE_FIELDS, Backtest, BacktestTrade, Dataset
 from lab.services import plain_decimal
-from strategies.engine import TIMEFRAME_MS
 from strategies.models import Strategy, StrategyVersion
 from workspaces.fields import WorkspaceRelatedField
-
-TIMEFRAMES = list(TIMEFRAME_MS)
 
 
 class PlainDecimalField(serializers.DecimalField):

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from config.parsers import FormParser, JSONParser, MultiPartParser
 from config.problems import ProblemSerializer
 from config.ratelimit import enforce
+from exchanges.numbers import plain_decimal
 from lab import selectors, series, services, storage
 from lab.api.serializers import (
     BacktestCreateSerializer,
@@ -39,11 +40,6 @@ def _iso_times(ms: np.ndarray) -> list[str]:
     unit = "s" if not (ms % 1000).any() else "ms"
     stamps = np.datetime_as_string(ms.astype("datetime64[ms]"), unit=unit)
     return [f"{stamp}Z" for stamp in stamps.tolist()]
-
-
-def _number(value: float) -> str:
-    """The shortest decimal string that reads back as the same float, never in e-notation."""
-    return np.format_float_positional(value, unique=True, trim="-")
 
 
 @extend_schema(tags=["lab"])
@@ -169,11 +165,11 @@ class DatasetViewSet(
                 "candles": [
                     {
                         "time": time,
-                        "open": _number(o),
-                        "high": _number(h),
-                        "low": _number(low),
-                        "close": _number(c),
-                        "volume": _number(v),
+                        "open": plain_decimal(o),
+                        "high": plain_decimal(h),
+                        "low": plain_decimal(low),
+                        "close": plain_decimal(c),
+                        "volume": plain_decimal(v),
                     }
                     for time, o, h, low, c, v in rows
                 ],

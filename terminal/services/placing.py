@@ -108,10 +108,6 @@ def derive_client_order_id(*, workspace_id: uuid.UUID | str, key: str) -> str:
     return f"bm{digest[:32]}"
 
 
-def _number(value: Decimal | None) -> str | None:
-    return None if value is None else plain_decimal(value)
-
-
 def request_fingerprint(
     *,
     connection_id: uuid.UUID | str,
@@ -127,8 +123,8 @@ def request_fingerprint(
         "symbol": symbol,
         "side": side,
         "type": type,
-        "amount": _number(amount),
-        "price": _number(price),
+        "amount": plain_decimal(amount),
+        "price": plain_decimal(price) if price is not None else None,
     }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -191,8 +187,8 @@ def _journal(
                     "symbol": symbol,
                     "side": side,
                     "type": order_type,
-                    "amount": _number(amount),
-                    "price": _number(price),
+                    "amount": plain_decimal(amount),
+                    "price": plain_decimal(price) if price is not None else None,
                 },
             )
     except IntegrityError:
@@ -384,7 +380,7 @@ def cancel_order(*, order: Order, actor: User | None) -> Order:
             "client_order_id": order.client_order_id,
             "exchange_order_id": order.exchange_order_id,
             "status": order.status,
-            "filled": _number(order.filled),
+            "filled": plain_decimal(order.filled),
         },
     )
     logger.info("order.canceled", extra={"order_id": str(order.pk), "status": order.status})
