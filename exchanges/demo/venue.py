@@ -282,6 +282,9 @@ class DemoGateway(Gateway):
     def load_markets(self, reload: bool = False) -> dict[str, dict[str, Any]]:
         return {symbol: demo_market(instrument) for symbol, instrument in INSTRUMENTS.items()}
 
+    def market(self, symbol: str) -> dict[str, Any]:
+        return demo_market(_instrument(symbol))  # one market, not all of them
+
     def fetch_ticker(self, symbol: str) -> dict[str, Any]:
         _instrument(symbol)
         now = self._clock()

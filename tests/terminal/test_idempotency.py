@@ -144,6 +144,37 @@ def test_concurrent_duplicates_place_one_order(workspace, connection):
     assert place(clients[0], connection, key).json()["id"] == created[0].json()["id"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_buys_of_a_coin_are_all_answered_without_a_5xx(workspace, connection):
+    """Defect 6.2 through the API: 24 first market buys of a coin at once, each with its key."""
+    trader = _member(workspace, Role.TRADER)
+    clients = [token_client(trader, workspace) for _ in range(24)]
+    # The account is open (its USDT row exists) and has never held SOL: the probe's case.
+    opened = clients[0].get("/api/v1/terminal/balances", {"connection": str(connection.pk)})
+    assert opened.json() == [{"asset": "USDT", "free": "10000", "used": "0", "total": "10000"}]
+    barrier = threading.Barrier(len(clients))
+    responses = [None] * len(clients)
+
+    def send(index: int) -> None:
+        try:
+            barrier.wait()
+            responses[index] = place(clients[index], connection, symbol="SOL/USDT", amount="0.1")
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert [r.status_code for r in responses] == [201] * len(clients), [
+        r.content for r in responses if r is not None and r.status_code != 201
+    ]
+    assert Order.objects.filter(status="closed").count() == len(clients)
+    assert balance(connection, "SOL") == (Decimal("0.1") * len(clients), 0)
+
+
 # --------------------------------------------------------------------------- crash and recovery
 
 
