@@ -1,7 +1,8 @@
 """Celery tasks of bots: ids in, load, call one service.
 
-config/celery.py routes every `bots.*` task to the `ticks` queue, so a long backtest never
-delays a run's start, stop or tick.
+config/celery.py routes every `bots.*` task to the `ticks` queue (Celery's task_routes: its
+per-task `queue` attribute is deprecated), so a long backtest never delays a run's start,
+stop or tick.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from bots import selectors, services
 # venue as FAILED START_TIMEOUT; the hard limit is the backstop if even that hangs.
 @shared_task(
     name="bots.start_run",
-    queue="ticks",
     acks_late=True,
     soft_time_limit=90,
     time_limit=120,
@@ -33,7 +33,7 @@ def start_run_task(run_id: str) -> None:
 
 
 # acks_late for the same reason: finishing a stop twice is a no-op.
-@shared_task(name="bots.stop_run", queue="ticks", acks_late=True, time_limit=60, ignore_result=True)
+@shared_task(name="bots.stop_run", acks_late=True, time_limit=60, ignore_result=True)
 def stop_run_task(run_id: str) -> None:
     run = selectors.run(run_id=run_id)
     if run is None:
@@ -42,6 +42,6 @@ def stop_run_task(run_id: str) -> None:
 
 
 # Beat's periodic sweep (config/celery.py); each run moves in its own transaction.
-@shared_task(name="bots.sweep_max_duration", queue="ticks", ignore_result=True)
+@shared_task(name="bots.sweep_max_duration", ignore_result=True)
 def sweep_max_duration_task() -> None:
     services.time_out_overdue_runs()
