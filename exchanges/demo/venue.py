@@ -283,7 +283,10 @@ class DemoGateway(Gateway):
         return {symbol: demo_market(instrument) for symbol, instrument in INSTRUMENTS.items()}
 
     def market(self, symbol: str) -> dict[str, Any]:
-        return demo_market(_instrument(symbol))  # one market, not all of them
+        instrument = INSTRUMENTS.get(symbol)  # one market built, not all of them
+        if instrument is None:
+            raise UnknownSymbol(f"{self.exchange_id} has no market {symbol!r}.")
+        return demo_market(instrument)
 
     def fetch_ticker(self, symbol: str) -> dict[str, Any]:
         _instrument(symbol)

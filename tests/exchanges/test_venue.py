@@ -354,3 +354,10 @@ def test_price_spans_match_a_dense_sampling_of_the_price(after, until):
         assert max(samples) >= span.high - TICK
         assert min(samples) <= span.low + TICK
         previous = span.end_ms
+
+
+def test_one_market_is_the_one_load_markets_lists(venue):
+    assert venue.market("SOL/USDT") == venue.load_markets()["SOL/USDT"]
+    with pytest.raises(UnknownSymbol) as raised:
+        venue.market("NOPE/USDT")
+    assert raised.value.detail_text == "demo has no market 'NOPE/USDT'."
