@@ -37,9 +37,13 @@ class ProblemAutoSchema(AutoSchema):
             codes += [401, 403]
         if self.method in ("POST", "PUT", "PATCH") or getattr(self.view, "workspace_scoped", False):
             codes.append(400)
-        if "{" in self.path:
+        # An object id in the path, or a page past the last one (`?page=`), is a 404.
+        if "{" in self.path or (self.method == "GET" and self._is_paginated()):
             codes.append(404)
         return sorted(codes)
+
+    def _is_paginated(self) -> bool:
+        return self._is_list_view() and self._get_paginator() is not None
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

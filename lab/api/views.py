@@ -264,7 +264,10 @@ class BacktestViewSet(
         services.delete_backtest(backtest=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary="Trades of a backtest (paginated, in time order)")
+    @extend_schema(
+        summary="Trades of a backtest (paginated, in time order)",
+        responses={200: TradeSerializer(many=True)},  # many: the page wrapper is documented
+    )
     @action(detail=True, methods=["get"], serializer_class=TradeSerializer)
     def trades(self, request, pk=None):
         page = self.paginate_queryset(selectors.backtest_trades(backtest=self.get_object()))

@@ -61,6 +61,8 @@ class _ConnectionView(WorkspaceScopedAPIView):
     """A read of one connection's venue; any member may read."""
 
     query_serializer = ConnectionQuerySerializer
+    # Venue reads answer whole arrays (their size bounded by the query), never a page.
+    pagination_class = None
 
     def connection_and_query(self, request):
         query = _query(self.query_serializer, request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -91,7 +93,8 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
             409: ProblemSerializer,
         },
     )
-    @action(detail=True, methods=["get", "post"], url_path="members")
+    # Every member at once (a workspace has a handful): an array, not a page.
+    @action(detail=True, methods=["get", "post"], url_path="members", pagination_class=None)
     def members(self, request, pk=None):
         workspace = self.get_object()
         if request.method == "GET":
@@ -179,7 +182,13 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Worksp
             queryset = queryset.filter(action=params["action"])
         for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
             if params.get(name):
-                moment = parse_datetime(params[name])
+                try:
+                    moment = parse_datetime(params[name])  # ValueError: e.g. February 30
+                    # In UTC: PostgreSQL refuses UTC offsets beyond ±15:59, which ISO 8601 has.
+                    if moment is not None and moment.tzinfo is not None:
+                        moment = moment.astimezone(UTC)  # OverflowError: before year 1
+                except (ValueError, OverflowError):
+                    moment = None
                 if moment is None:
                     raise ValidationProblem.at(f"/{name}", "Not an ISO 8601 date-time.")
                 queryset = queryset.filter(**{lookup: moment})
