@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "config.middleware.GlobalRateLimitMiddleware",
+    "config.middleware.QueryParameterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -266,10 +267,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's parsers plus the input rules of docs/api.md: size, depth, NUL and lone surrogates.
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "config.parsers.JSONParser",
+        "config.parsers.FormParser",
+        "config.parsers.MultiPartParser",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -293,6 +295,10 @@ SPECTACULAR_SETTINGS = {
         "OrderTypeEnum": "bots.models.Bot.OrderType",
     },
 }
+
+# Largest request body apart from uploaded files (those have LAB_MAX_UPLOAD_BYTES): a bigger
+# one is 413 before it is parsed. Django's 2.5 MB is roomy for every JSON body the API takes.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=2_621_440)
 
 # --- rate limits (django-ratelimit rates: N/period, e.g. 5/15m) --------------------------------
 RATELIMIT_USE_CACHE = "default"
