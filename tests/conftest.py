@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from tests.factories import PASSWORD as PASSWORD  # tests sign in with it, imported from here
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from tests.helpers import wait_until
 from workspaces.models import Membership, Role, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,19 +187,27 @@ def wait_for_workers(processes: dict[str, subprocess.Popen], timeout: float = 60
     """Block until every worker of `processes` (node name → process) answers a ping."""
     from config.celery import app
 
-    deadline = time.monotonic() + timeout
     waiting = set(processes)
-    while time.monotonic() < deadline:
+
+    def all_answered() -> bool:
         for node, process in processes.items():
             if process.poll() is not None:
                 raise RuntimeError(f"celery worker {node} exited; see {process.log.name}")
-        for reply in app.control.ping(timeout=0.5) or []:
-            waiting -= {name.split("@")[0] for name in reply}
-        if not waiting:
-            return
-    for process in processes.values():
-        process.kill()
-    raise RuntimeError(f"celery workers {sorted(waiting)} did not answer a ping in {timeout} s")
+        for reply in app.control.ping(timeout=0.5) or []:  # the ping itself waits half a second
+            waiting.difference_update(name.split("@")[0] for name in reply)
+        return not waiting
+
+    try:
+        wait_until(
+            all_answered,
+            timeout=timeout,
+            interval=0,
+            message=lambda: f"celery workers {sorted(waiting)} did not answer a ping",
+        )
+    except AssertionError:
+        for process in processes.values():
+            process.kill()
+        raise
 
 
 def stop_worker(process: subprocess.Popen) -> None:
