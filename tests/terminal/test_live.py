@@ -10,7 +10,8 @@ import logging
 import threading
 
 import pytest
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.db import transaction
 
 from terminal import services
@@ -27,12 +28,13 @@ SENTINEL = "test.sentinel"
 class Listener:
     """A channel in a workspace's orders group, read on an event loop of its own.
 
-    One loop for the listener's whole life: the channel layer finishes a receive in a
-    background task of the loop that received (async_to_sync's loops end at once).
+    One loop and one layer instance for the listener's whole life: the channel layer finishes a
+    receive in a background task of the loop that received (async_to_sync's loops end at once).
+    The code under test sends through the process's own layer, as in production.
     """
 
     def __init__(self, group: str):
-        self.layer = get_channel_layer()
+        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.group = group
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -54,6 +56,7 @@ class Listener:
 
     def close(self) -> None:
         self._run(self.layer.group_discard(self.group, self.channel))
+        self._run(self.layer.close_pools())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
