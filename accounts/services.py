@@ -1,14 +1,17 @@
-"""Account flows: register, log in (every login form), tokens, log out."""
+"""Account flows: register, log in (every login form), tokens, WebSocket tickets, log out."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, authenticate, get_user, logout
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -140,3 +143,43 @@ def purge_expired_tokens() -> int:
     if deleted:
         logger.info("accounts.tokens_purged", extra={"count": deleted})
     return deleted
+
+
+# --- WebSocket tickets ----------------------------------------------------------------------
+
+WS_TICKET_KEY = "ws-ticket:{digest}"
+
+
+def _ws_ticket_key(ticket: str) -> str:
+    # Only the hash is stored: whoever reads the cache cannot open a socket with what it finds.
+    return WS_TICKET_KEY.format(digest=hashlib.sha256(ticket.encode()).hexdigest())
+
+
+def issue_ws_ticket(*, user: User) -> tuple[str, datetime]:
+    """A single-use ticket that opens one WebSocket as `user` (who is authenticated now) within
+    WS_TICKET_TTL_SECONDS; kept in the cache as a hash. Returns the raw ticket and its expiry.
+
+    For clients that cannot send the session cookie with the handshake; it goes in the URL
+    (`?ticket=`), so it is worthless once used or a few seconds old, unlike a token.
+    """
+    ticket = secrets.token_urlsafe(32)
+    ttl = settings.WS_TICKET_TTL_SECONDS
+    cache.set(_ws_ticket_key(ticket), str(user.pk), timeout=ttl)
+    logger.info("accounts.ws_ticket_issued", extra={"ttl_seconds": ttl})
+    return ticket, timezone.now() + timedelta(seconds=ttl)
+
+
+def redeem_ws_ticket(ticket: str) -> User | None:
+    """The active user `ticket` was issued to, consuming it; None when it is unknown, expired,
+    already used, or its user is gone or inactive.
+
+    Atomic: the cache's DEL reports whether this call removed the key, so of two sockets
+    presenting the same ticket at once only one gets the user.
+    """
+    if not ticket or len(ticket) > 128:
+        return None
+    key = _ws_ticket_key(ticket)
+    user_id = cache.get(key)
+    if user_id is None or not cache.delete(key):
+        return None
+    return User.objects.filter(pk=user_id, is_active=True).first()

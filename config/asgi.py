@@ -1,5 +1,6 @@
 """ASGI entry point (`daphne config.asgi:application`): HTTP through Django, WebSockets through
-Channels, with the session user and an Origin check on every socket."""
+Channels, with an Origin check and the session user or a single-use ticket on every socket
+(config/consumers.py)."""
 
 import os
 
@@ -11,8 +12,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.consumers import SiteOriginValidator, TicketAuthMiddleware  # noqa: E402
 from config.daphne import skip_twisted_form_parsing  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 
@@ -22,8 +23,8 @@ skip_twisted_form_parsing()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": SiteOriginValidator(
+            AuthMiddlewareStack(TicketAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -369,6 +369,12 @@ LAB_STALE_QUEUED_SECONDS = env.int("LAB_STALE_QUEUED_SECONDS", default=600)
 # the candle history a run keeps in memory (lookback + 240 candles at 1m).
 MAX_RUN_DURATION_MS = env.int("MAX_RUN_DURATION_MS", default=14_400_000)
 
+# WebSockets: a ticket from POST /api/v1/auth/ws-ticket opens one socket within this many
+# seconds (long enough for a page to connect, short enough that a leaked URL is useless); a
+# stream sends a heartbeat this often, so a client hearing nothing for two beats reconnects.
+WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=30)
+WS_HEARTBEAT_SECONDS = env.int("WS_HEARTBEAT_SECONDS", default=15)
+
 # --- production hardening --------------------------------------------------------------------
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

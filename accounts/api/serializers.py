@@ -1,4 +1,4 @@
-"""Account serializers: registration, login and the current user."""
+"""Account serializers: registration, login, WebSocket tickets and the current user."""
 
 from rest_framework import serializers
 
@@ -37,6 +37,13 @@ class LoginResponseSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
     expiry = serializers.DateTimeField()
     user = UserSerializer()
+
+
+class WsTicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(
+        help_text="Open one WebSocket with `?ticket=<ticket>`; it is used up by that handshake."
+    )
+    expires_at = serializers.DateTimeField(help_text="Unused after this, the ticket is void.")
 
 
 class MembershipSummarySerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-"""Registration, token login/logout and the current user."""
+"""Registration, token login/logout, WebSocket tickets and the current user."""
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
@@ -15,6 +15,7 @@ from accounts.api.serializers import (
     MeSerializer,
     RegisterSerializer,
     UserSerializer,
+    WsTicketSerializer,
 )
 from accounts.selectors import user_with_memberships
 from config.problems import ProblemSerializer
@@ -80,3 +81,24 @@ class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
         return Response(MeSerializer(user_with_memberships(user=request.user)).data)
+
+
+@extend_schema(tags=["auth"])
+class WsTicketView(APIView):
+    """A single-use ticket for one WebSocket handshake, for clients without the session cookie."""
+
+    @extend_schema(
+        summary="Issue a WebSocket ticket",
+        description=(
+            "Returns a ticket that authenticates one WebSocket as the caller: pass it as "
+            "`?ticket=<ticket>` on `/ws/v1/…`. It is single-use (the handshake consumes it) and "
+            "expires after `WS_TICKET_TTL_SECONDS` (30 s by default); only its hash is stored. "
+            "Browsers signed in with the session cookie need none. Never put a token or a "
+            "password in a WebSocket URL."
+        ),
+        request=None,
+        responses={200: WsTicketSerializer, 401: ProblemSerializer},
+    )
+    def post(self, request):
+        ticket, expires_at = services.issue_ws_ticket(user=request.user)
+        return Response(WsTicketSerializer({"ticket": ticket, "expires_at": expires_at}).data)
