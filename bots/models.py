@@ -3,7 +3,9 @@
 A `Bot` pins one immutable strategy version on one exchange connection, with its risk and
 execution settings. A `BotRun` is one execution of it; it copies what it runs with when it is
 created, so editing the bot never changes a run already going. Every change of a run's state
-(and later every decision of a tick) is a `RunEvent`.
+and every decision of a tick is a `RunEvent`. The tick runtime (bots.runtime) journals each order
+a run decides on as an `OrderIntent` before it is sent, and records the run's equity per candle
+as a `RunEquityPoint`.
 """
 
 import uuid
@@ -136,13 +138,32 @@ class BotRun(models.Model):
     risk = models.JSONField()  # {max_position_quote, max_daily_loss_pct, max_orders_per_minute}
     execution = models.JSONField()  # {order_type, slippage_bps, mode}
     close_on_stop = models.BooleanField(default=False)
-    # The run's book, kept by the tick runtime: base amount held, PnL in the quote currency.
+    # What the run trades, copied from its version when it starts: the dispatcher finds due
+    # runs by timeframe without reading the versions' bodies.
+    symbol = models.CharField(max_length=40, blank=True)
+    timeframe = models.CharField(max_length=8, blank=True)
+    # The run's book, kept by the tick runtime: base amount held, its average entry price, PnL in
+    # the quote currency (unrealized: the position marked at the venue's price, no exit fee).
     position = models.DecimalField(default=0, **_AMOUNT)
+    average_entry = models.DecimalField(null=True, blank=True, **_AMOUNT)
     realized_pnl = models.DecimalField(default=0, **_AMOUNT)
     unrealized_pnl = models.DecimalField(default=0, **_AMOUNT)
+    # The same book as the fill model's floats (bots.runtime.book.Book): cash, the entry fill,
+    # the trailing stop's peak, the day's starting equity. The decimals above are its rendering.
+    book = models.JSONField(default=dict, blank=True)
+    # The figures that tripped a guard (code, limit, what was measured, when): the run keeps them.
+    guard = models.JSONField(default=dict, blank=True)
+    # Open time (epoch ms) of the first candle of the history the run keeps (its lookback's
+    # oldest): every tick evaluates the candles from here on (docs/strategy-dsl.md §6).
+    first_candle_ts = models.BigIntegerField(null=True, blank=True)
     # Open time (epoch ms) of the last closed candle the run has acted on; at start, the newest
     # closed candle of the lookback, so a run never acts on a candle that closed before it ran.
     last_candle_ts = models.BigIntegerField(null=True, blank=True)
+    # The tick lease (bots.runtime.lease): while it holds, one tick (or a stop winding the run
+    # down) owns the run, and the dispatcher does not send it again. A killed worker's lease
+    # simply runs out.
+    tick_lease_until = models.DateTimeField(null=True, blank=True)
+    tick_lease_token = models.CharField(max_length=32, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)  # when it became RUNNING
     ended_at = models.DateTimeField(null=True, blank=True)  # when it reached a terminal state
     request_id = models.CharField(max_length=128, blank=True)  # of the request that started it
@@ -169,8 +190,14 @@ class BotRun(models.Model):
         indexes = [
             models.Index(fields=["bot", "-created_at"], name="bot_run_bot_created"),
             models.Index(fields=["workspace", "state"], name="bot_run_ws_state"),
-            # The max-duration sweep and the tick dispatcher read RUNNING runs.
+            # The max-duration sweep reads RUNNING runs by age.
             models.Index(fields=["state", "started_at"], name="bot_run_state_started"),
+            # The tick dispatcher, every second: RUNNING runs of a timeframe behind its candles.
+            models.Index(
+                fields=["timeframe", "last_candle_ts"],
+                condition=Q(state="RUNNING"),
+                name="bot_run_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -183,7 +210,7 @@ class BotRun(models.Model):
 
 
 class RunEvent(models.Model):
-    """One entry of a run's trail: a state change, and later each decision of a tick.
+    """One entry of a run's trail: a state change, or a decision of a tick.
 
     Append-only: written by bots.services (under the run's row lock, which orders `seq`).
     """
@@ -219,3 +246,104 @@ class RunEvent(models.Model):
         if self.kind == self.Kind.TRANSITION:
             return f"#{self.seq} {self.from_state or '∅'} → {self.to_state}"
         return f"#{self.seq} {self.kind}: {self.message}"
+
+
+class OrderIntent(models.Model):
+    """An order a run decided on, journaled with the decision, before anything is sent.
+
+    Written in the transaction that records the tick's decision; sent after it commits through
+    `terminal.services.place_order` with `idempotency_key`, from which the terminal derives the
+    client order id the venue knows. A crash anywhere leaves a PENDING intent that the next
+    tick or the reconcile pass sends again with the same key, which finds the order (in the
+    journal or at the venue) instead of placing another (docs/bots.md, exactly-once orders).
+    """
+
+    class Purpose(models.TextChoices):
+        ENTRY = "entry"  # a buy on an entry signal while flat
+        EXIT = "exit"  # the sale of the position: exit signal, stop-loss, take-profit, trailing
+        FLATTEN = "flatten"  # the sale of the position by a guard's trip or a close-on-stop
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # journaled; not sent yet, or sent and the answer not recorded yet
+        OPEN = "open"  # accepted and resting at the venue (a limit order); settled next tick
+        FILLED = "filled"  # filled completely; the fill is in the run's book
+        CANCELED = "canceled"  # ended unfilled or partly filled (a part filled is in the book)
+        REJECTED = "rejected"  # refused (by the venue, HOLD or the checks): nothing traded
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(BotRun, on_delete=models.CASCADE, related_name="intents")
+    candle_ts = models.BigIntegerField()  # open time of the candle the decision was taken on
+    purpose = models.CharField(max_length=8, choices=Purpose.choices)
+    side = models.CharField(max_length=4)  # exchanges.orders.OrderSide
+    type = models.CharField(max_length=8)  # exchanges.orders.OrderType
+    amount = models.DecimalField(**_AMOUNT)
+    price = models.DecimalField(null=True, blank=True, **_AMOUNT)  # a limit's price
+    # run:<run>:<candle ts>:<purpose>, hence one client order id per (run, candle, intent).
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    client_order_id = models.CharField(max_length=64)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    # The journal's order, once place_order has answered (SET_NULL: the journal keeps its own).
+    order = models.ForeignKey(
+        "terminal.Order",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="bot_intents",
+    )
+    # The runtime's clock (epoch ms) when it was decided, and when a resting one was canceled:
+    # the runaway breakers count both over the last minute of that clock, which a replay drives.
+    decided_at_ms = models.BigIntegerField()
+    canceled_at_ms = models.BigIntegerField(null=True, blank=True)
+    # The fill model's figures behind the amount (sizing price, budget, cap), and the outcome.
+    model = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "decided_at_ms", "id"]
+        constraints = [
+            # One order per (run, candle, purpose): a decision taken twice is one intent.
+            models.UniqueConstraint(
+                fields=["run", "candle_ts", "purpose"], name="order_intent_one_per_candle"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="order_intent_positive"),
+        ]
+        indexes = [
+            # The reconcile pass and each tick look for what is still unsettled: a small set.
+            models.Index(
+                fields=["run", "status"],
+                condition=Q(status__in=["pending", "open"]),
+                name="order_intent_unsettled",
+            ),
+            models.Index(fields=["run", "decided_at_ms"], name="order_intent_run_decided"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.side} {self.amount} ({self.status})"
+
+    @property
+    def is_settled(self) -> bool:
+        """Whether the outcome is in the run's book (filled, canceled or rejected)."""
+        return self.status not in (self.Status.PENDING, self.Status.OPEN)
+
+
+class RunEquityPoint(models.Model):
+    """The run's equity at one candle's close: cash plus the position at that close."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(BotRun, on_delete=models.CASCADE, related_name="equity_points")
+    ts = models.BigIntegerField()  # the candle's open time, epoch ms
+    equity = models.DecimalField(**_AMOUNT)
+    position = models.DecimalField(**_AMOUNT)
+    close = models.DecimalField(**_AMOUNT)
+
+    class Meta:
+        ordering = ["run", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "ts"], name="run_equity_one_per_candle"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ts}: {self.equity}"

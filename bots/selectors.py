@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
-from bots.models import ACTIVE_RUN_STATES, Bot, BotRun, RunEvent
+from bots.models import ACTIVE_RUN_STATES, Bot, BotRun, RunEquityPoint, RunEvent
+from exchanges.timeframes import TIMEFRAME_MS
 from workspaces.models import Workspace
 
 _BOT_RELATED = ("strategy_version__strategy", "exchange_connection", "created_by")
@@ -76,3 +78,31 @@ def run_events(*, run: BotRun, after: int | None = None) -> QuerySet[RunEvent]:
     if after is not None:
         queryset = queryset.filter(seq__gt=after)
     return queryset.order_by("seq")
+
+
+def due_runs(*, now_ms: int) -> QuerySet[BotRun]:
+    """RUNNING runs whose timeframe closed a candle after their `last_candle_ts`, not leased.
+
+    A candle opening at t has closed at t + span, so a run is due when its last candle opened
+    before the newest closed one: `last_candle_ts < now // span * span - span`.
+    """
+    due = Q()
+    for timeframe, span in TIMEFRAME_MS.items():
+        due |= Q(timeframe=timeframe, last_candle_ts__lt=now_ms // span * span - span)
+    return (
+        BotRun.objects.filter(state=BotRun.State.RUNNING)
+        .filter(due)
+        .filter(Q(tick_lease_until__isnull=True) | Q(tick_lease_until__lt=timezone.now()))
+        .order_by("last_candle_ts", "id")
+    )
+
+
+def equity_points(*, run: BotRun) -> QuerySet[RunEquityPoint]:
+    """The run's equity series, one point per candle it acted on, oldest first."""
+    return RunEquityPoint.objects.filter(run=run).order_by("ts")
+
+
+def run_trades(*, run: BotRun) -> list[dict]:
+    """The run's closed trades in the lab's trade shape, oldest first (from its fill events)."""
+    fills = RunEvent.objects.filter(run=run, kind=RunEvent.Kind.FILL).order_by("seq")
+    return [event.data["trade"] for event in fills if "trade" in event.data]

@@ -563,8 +563,10 @@ def launch_run(*, run: BotRun) -> BotRun:
         if started is None:
             logger.info("run.start_overtaken", extra={"run_id": str(run.pk)})
             return BotRun.objects.get(pk=run.pk)  # stopped while loading: the stop ends it
-        started.last_candle_ts = loaded.last_ts
-        started.save(update_fields=["last_candle_ts"])
+        # The runtime's history starts at the lookback's first candle and grows from there.
+        started.symbol, started.timeframe = plan.symbol, plan.timeframe
+        started.first_candle_ts, started.last_candle_ts = loaded.first_ts, loaded.last_ts
+        started.save(update_fields=["symbol", "timeframe", "first_candle_ts", "last_candle_ts"])
     return started
 
 
@@ -608,9 +610,16 @@ def stop_run(*, run: BotRun, actor: User | None, via: str = "api") -> BotRun:
 def finish_stop(*, run: BotRun) -> BotRun:
     """Task body: STOPPING → STOPPED; any other state is left alone (a duplicate message).
 
-    The tick runtime holds the run's row lock while it ticks, so the move waits for the tick
-    in progress to finish.
+    First the runtime winds the run down (bots.runtime.stopping.wind_down): it waits for the
+    tick in progress (the run's tick lease), settles the orders the run's ticks journaled, and
+    sells the position through the terminal's order path when the run's `close_on_stop` is
+    set. A venue that cannot be reached does not keep the run from stopping: what it could not
+    settle is left to the reconcile pass.
     """
+    from bots.runtime.stopping import wind_down  # the runtime imports this module
+
+    if BotRun.objects.filter(pk=run.pk, state=State.STOPPING).exists():
+        wind_down(run)
     stopped = _transition_from(run, State.STOPPING, State.STOPPED, message="Stopped.")
     return stopped if stopped is not None else BotRun.objects.get(pk=run.pk)
 

@@ -7,9 +7,17 @@ stop or tick.
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+
+from celery import shared_task, signals
 
 from bots import selectors, services
+from bots.runtime import dispatch
+from bots.runtime.tick import tick_run
+
+logger = logging.getLogger(__name__)
+
+TICKS_QUEUE = "ticks"
 
 
 # acks_late is safe because starting is idempotent: a redelivered message finds the run
@@ -45,3 +53,41 @@ def stop_run_task(run_id: str) -> None:
 @shared_task(name="bots.sweep_max_duration", ignore_result=True)
 def sweep_max_duration_task() -> None:
     services.time_out_overdue_runs()
+
+
+# Beat sends this every BOT_DISPATCH_SECONDS (config/celery.py). A dispatch that is skipped or
+# overlaps the next is harmless: the runs it leased are not sent twice, and the next one sends
+# whatever is due then.
+@shared_task(name="bots.dispatch_ticks", ignore_result=True)
+def dispatch_ticks_task() -> None:
+    dispatch.dispatch_due_runs()
+
+
+# One message ticks a batch of runs (BOT_TICK_BATCH_SIZE): a message per run per candle would
+# cost more than most ticks. Acknowledged on start like every task (not acks_late): a worker
+# killed mid-batch loses the message, its runs' leases run out and the dispatcher sends them
+# again, and what a killed tick journaled is settled by the next tick or the reconcile pass.
+# One run's unexpected error is logged and never keeps the rest of the batch from ticking.
+@shared_task(name="bots.tick_runs", ignore_result=True, time_limit=240)
+def tick_runs_task(run_ids: list[str], dispatch_token: str | None = None) -> None:
+    for run_id in run_ids:
+        try:
+            tick_run(run_id, dispatch_token=dispatch_token)
+        except Exception:
+            logger.exception("run.tick_crashed", extra={"run_id": run_id})
+
+
+# On worker start (below) and from beat every BOT_RECONCILE_SECONDS: orders a crash left
+# journaled and unsent (or unanswered) are settled at the venue by client order id.
+@shared_task(name="bots.reconcile_intents", ignore_result=True, time_limit=240)
+def reconcile_intents_task() -> None:
+    dispatch.reconcile_unsettled()
+
+
+@signals.worker_ready.connect
+def _reconcile_on_worker_start(sender=None, **_kwargs) -> None:
+    """A ticks worker that (re)starts settles at once what a killed worker left unsent."""
+    consumed = getattr(getattr(sender, "app", None), "amqp", None)
+    queues = consumed.queues.consume_from if consumed is not None else {}
+    if TICKS_QUEUE in queues:
+        reconcile_intents_task.apply_async(queue=TICKS_QUEUE)

@@ -77,6 +77,23 @@ app.conf.beat_schedule = {
         "schedule": schedule(30.0),
         "options": {"expires": 25},
     },
+    # Due runs (a candle of their timeframe closed after the last one they acted on) are sent
+    # to the ticks queue in batches. BOT_DISPATCH_SECONDS (1 s) puts a 1m decision within about
+    # a second of its candle's close; a dispatch is one indexed read plus one UPDATE. It expires
+    # with the next one: a dispatch that waited longer is stale, the next finds the same runs.
+    "bots-dispatch-ticks": {
+        "task": "bots.dispatch_ticks",
+        "schedule": schedule(float(settings.BOT_DISPATCH_SECONDS)),
+        "options": {"expires": float(settings.BOT_DISPATCH_SECONDS)},
+    },
+    # Orders a crashed tick journaled but never sent or recorded are settled at the venue by
+    # client order id. A run's next tick settles its own first; this catches the runs that
+    # ended or have no next candle soon (a 4h strategy), and the worker start does it at once.
+    "bots-reconcile-intents": {
+        "task": "bots.reconcile_intents",
+        "schedule": schedule(float(settings.BOT_RECONCILE_SECONDS)),
+        "options": {"expires": settings.BOT_RECONCILE_SECONDS},
+    },
 }
 
 

@@ -374,6 +374,16 @@ MAX_RUN_DURATION_MS = env.int("MAX_RUN_DURATION_MS", default=14_400_000)
 # stream sends a heartbeat this often, so a client hearing nothing for two beats reconnects.
 WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=30)
 WS_HEARTBEAT_SECONDS = env.int("WS_HEARTBEAT_SECONDS", default=15)
+# The tick runtime (docs/bots.md): beat looks for runs with a newly closed candle every
+# BOT_DISPATCH_SECONDS (a 1m candle is then acted on within about a second of its close) and
+# sends them BOT_TICK_BATCH_SIZE to a message, so one message ticks many runs. A tick (or a stop
+# winding a run down) holds the run's lease for at most BOT_TICK_LEASE_SECONDS: longer than a
+# batch takes, short enough that a killed worker's runs are ticked again within half a minute.
+# Beat's reconcile pass sends what a crash left unsent every BOT_RECONCILE_SECONDS.
+BOT_DISPATCH_SECONDS = env.float("BOT_DISPATCH_SECONDS", default=1.0)
+BOT_TICK_BATCH_SIZE = env.int("BOT_TICK_BATCH_SIZE", default=200)
+BOT_TICK_LEASE_SECONDS = env.int("BOT_TICK_LEASE_SECONDS", default=30)
+BOT_RECONCILE_SECONDS = env.int("BOT_RECONCILE_SECONDS", default=10)
 
 # --- production hardening --------------------------------------------------------------------
 if PRODUCTION:

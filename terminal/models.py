@@ -41,8 +41,11 @@ class Order(models.Model):
         "exchanges.ExchangeConnection", on_delete=models.PROTECT, related_name="orders"
     )
     origin = models.CharField(max_length=8, choices=Origin, default=Origin.MANUAL)
-    # The bots issue adds the run a BOT order came from here, a nullable foreign key
-    # (`bot_run`), set by place_order alongside `origin`.
+    # The run a BOT order came from (place_order's `bot_run`). SET_NULL: deleting a bot with
+    # its finished runs keeps their orders in the journal, like any other order.
+    bot_run = models.ForeignKey(
+        "bots.BotRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
     # What the venue knows the order by, derived from the idempotency key (services/placing.py):
     # the same key always gives the same id, so the venue itself refuses a second placement.
     client_order_id = models.CharField(max_length=64)

@@ -28,6 +28,7 @@ venue sees the order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
@@ -77,6 +79,9 @@ from terminal.services.journal import (
 from workspaces.exceptions import WorkspaceOnHold
 from workspaces.models import Workspace
 from workspaces.services import record_audit
+
+if TYPE_CHECKING:
+    from bots.models import BotRun
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +156,7 @@ def _journal(
     client_order_id: str,
     fingerprint: str,
     origin: str,
+    bot_run: BotRun | None,
     symbol: str,
     side: str,
     order_type: str,
@@ -164,6 +170,7 @@ def _journal(
                 workspace=workspace,
                 connection=connection,
                 origin=origin,
+                bot_run=bot_run,
                 client_order_id=client_order_id,
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
@@ -189,6 +196,7 @@ def _journal(
                     "type": order_type,
                     "amount": plain_decimal(amount),
                     "price": plain_decimal(price) if price is not None else None,
+                    **({"bot_run_id": str(bot_run.pk)} if bot_run is not None else {}),
                 },
             )
     except IntegrityError:
@@ -212,6 +220,8 @@ def place_order(
     price: Decimal | None,
     idempotency_key: str,
     origin: str = Order.Origin.MANUAL,
+    bot_run: BotRun | None = None,
+    gateway: Gateway | None = None,
 ) -> Placement:
     """Place an order through the connection's venue, exactly once per idempotency key.
 
@@ -220,10 +230,12 @@ def place_order(
     records `origin` and the client order id derived from `idempotency_key`. A caller that
     needs a deterministic client order id supplies a deterministic key: a bot's tick passes
     e.g. `idempotency_key=f"run:{run.pk}:{candle_ts}:{intent}"` with `origin=Order.Origin.BOT`,
-    so a tick that runs again finds its order instead of placing another one (the bots issue
-    adds the run to this signature and the row). See the module docstring for the steps and
-    the problems raised; gateway problems (unreachable, rate limited …) pass through and leave
-    the journal row for a retry with the same key.
+    so a tick that runs again finds its order instead of placing another one, and `bot_run`
+    (recorded on the row). `gateway` is the venue to send through, already open for
+    `connection` and left open for the caller (a bot's runtime passes its own, whose clock and
+    prices a replay drives); by default the connection's `gateway_for`. See the module
+    docstring for the steps and the problems raised; gateway problems (unreachable, rate
+    limited …) pass through and leave the journal row for a retry with the same key.
     """
     origin = Order.Origin(origin)  # ValueError for a caller's typo, before anything is written
     amount = tidy(amount)
@@ -237,7 +249,9 @@ def place_order(
         amount=amount,
         price=price,
     )
-    with gateway_for(connection) as gateway:
+    # A caller's gateway stays open for the caller; one opened here is closed here.
+    opened = contextlib.nullcontext(gateway) if gateway is not None else gateway_for(connection)
+    with opened as gateway:
         try:
             _check_not_on_hold(workspace)
             check_order(
@@ -259,6 +273,7 @@ def place_order(
             client_order_id=client_order_id,
             fingerprint=fingerprint,
             origin=origin,
+            bot_run=bot_run,
             symbol=symbol,
             side=side,
             order_type=order_type,

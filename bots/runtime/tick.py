@@ -1,0 +1,472 @@
+"""A run's tick: the newest closed candle, decided once, its orders sent once.
+
+`tick_run(run_id)` (the batch task calls it for each run it got):
+
+1. takes the run's tick lease (bots.runtime.lease): another tick or a stop holding it → BUSY;
+2. settles what earlier ticks left unsettled (bots.runtime.intents): an order a crash left
+   unsent, a resting order of the previous candle; the run decides nothing new until then;
+3. reads the closed candles since the run's first candle through the runtime's candle source
+   (shared and cached), the sizing price from its venue, and opens the book on the first tick;
+4. evaluates `plan.evaluate_latest` on that history and decides with the fill model
+   (bots.runtime.decide); candles that closed while no tick ran are walked for the position's
+   exits (a stop that was hit is acted on now), their entry signals are stale and skipped;
+5. checks the guards (bots.runtime.guards), then, in ONE transaction under the run's row lock
+   (skip_locked: a run being stopped or moved is left for the next dispatch), re-checks that
+   the run is RUNNING and the candle not acted on yet, and writes the decision: its events,
+   the order intent, the book, `last_candle_ts`, the equity point, a guard's trip;
+6. after the commit, sends the intents through `terminal.services.place_order` and records
+   their answers (fills into the book).
+
+Nothing in steps 3 and 4 holds a transaction, so a slow venue never holds a row lock; the row
+lock and the `last_candle_ts` check in step 5 make each (run, candle) decided exactly once,
+whatever the leases did.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from bots import services
+from bots.models import BotRun, OrderIntent, RunEquityPoint, RunEvent
+from bots.runtime import guards, intents, lease
+from bots.runtime.book import Book
+from bots.runtime.clock import latest_closed_ts
+from bots.runtime.decide import ENTER, EXIT, REJECTED, Decision, decide
+from bots.runtime.faults import AFTER_JOURNAL, fault_point
+from bots.runtime.runtime import Runtime, RuntimeUnavailable, runtime_for
+from config.problems import Problem
+from exchanges.numbers import ceil_to_step, floor_to_step
+from exchanges.orders import OrderSide, OrderType, market_step
+from exchanges.timeframes import TIMEFRAME_MS
+from strategies.engine import LatestSignal, Plan, compile_strategy
+from strategies.engine.fills import exit_decision, fill_exit
+from workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+State = BotRun.State
+Kind = RunEvent.Kind
+Purpose = OrderIntent.Purpose
+
+ACTED = "acted"  # the candle was decided (orders, if any, sent)
+NOT_DUE = "not_due"  # no candle closed since the last one acted on
+BUSY = "busy"  # another tick or a stop holds the run
+NOT_RUNNING = "not_running"  # stopped, ended or deleted since it was sent
+DEFERRED = "deferred"  # not now: the venue, an unsettled order, a candle not published yet
+
+MODE_NOT_AVAILABLE = "MODE_NOT_AVAILABLE"
+# A venue that failed is asked again after this long, not on every dispatch.
+VENUE_BACKOFF_SECONDS = 5
+# Candles walked for exits after an outage: more than a run's 4 h of 1m candles.
+MAX_MISSED = 300
+
+_PLANS: OrderedDict[Any, Plan] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+_PLANS_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What a tick did with a run: an outcome above, the candle it decided, why not."""
+
+    run_id: str
+    outcome: str
+    candle_ts: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class _Decided:
+    """The decision of a candle, computed outside any transaction, to be written in one."""
+
+    through: int
+    now_ms: int
+    close: float
+    price: float
+    signal: LatestSignal
+    decision: Decision
+    book: Book
+    book_before: dict
+    loss: dict | None
+    stale_exit_ts: int | None = None
+    missed: int = 0
+    missed_entries: list[int] = field(default_factory=list)
+
+
+def plan_of(run: BotRun) -> Plan:
+    """The run's compiled plan, compiled once per process (versions never change)."""
+    key = run.strategy_version_id
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+            return plan
+    plan = compile_strategy(run.strategy_version.body)
+    with _PLANS_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > _PLANS_SIZE:
+            _PLANS.popitem(last=False)
+    return plan
+
+
+def _load(run_id: Any) -> BotRun | None:
+    return (
+        BotRun.objects.select_related("workspace", "exchange_connection", "strategy_version")
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+def _day(now_ms: int) -> str:
+    return datetime.fromtimestamp(now_ms / 1000, tz=UTC).date().isoformat()
+
+
+def tick_run(
+    run_id: Any, *, dispatch_token: str | None = None, runtime: Runtime | None = None
+) -> TickResult:
+    """Tick run `run_id` once (see the module docstring); never raises for a venue's problem.
+
+    `dispatch_token` is the lease token of the dispatch that sent the run; `runtime` replaces
+    the run's own (`runtime_for(run)`, closed here; a given one is left open for the caller).
+    """
+    token = lease.new_token()
+    if not lease.claim(run_id, token=token, expected=dispatch_token):
+        return TickResult(str(run_id), BUSY)
+    hold = None
+    try:
+        run = _load(run_id)
+        if run is None or run.state != State.RUNNING:
+            return TickResult(str(run_id), NOT_RUNNING)
+        if runtime is not None:
+            return _tick(run, runtime)
+        try:
+            own = runtime_for(run)
+        except RuntimeUnavailable as exc:
+            _fail(run, MODE_NOT_AVAILABLE, str(exc))
+            return TickResult(str(run_id), NOT_RUNNING, detail=MODE_NOT_AVAILABLE)
+        with own:
+            return _tick(run, own)
+    except Problem as problem:
+        # The venue (unreachable, rate limited, credentials …): no decision was written, the
+        # candle is acted on when it answers again.
+        hold = VENUE_BACKOFF_SECONDS
+        logger.warning("run.tick_deferred", extra={"run_id": str(run_id), "code": problem.code})
+        return TickResult(str(run_id), DEFERRED, detail=problem.code)
+    except BaseException:
+        # A bug or a killed task: the run is tried again once its lease runs out, not at once.
+        hold = settings.BOT_TICK_LEASE_SECONDS
+        raise
+    finally:
+        lease.release(run_id, token=token, hold_seconds=hold)
+
+
+def _fail(run: BotRun, code: str, message: str) -> None:
+    with transaction.atomic():
+        current = BotRun.objects.select_for_update().get(pk=run.pk)
+        if current.state == State.RUNNING:
+            services.transition(current, State.FAILED, error_code=code, message=message)
+
+
+def _tick(run: BotRun, runtime: Runtime) -> TickResult:
+    run_id = str(run.pk)
+    plan = plan_of(run)
+    if not intents.settle(run, runtime=runtime):
+        return TickResult(run_id, DEFERRED, detail="unsettled orders")
+    run = _load(run.pk)  # settling may have booked fills, or a stop may have come
+    if run is None or run.state != State.RUNNING:
+        return TickResult(run_id, NOT_RUNNING)
+    decided = _decide(run, plan, runtime)
+    if isinstance(decided, TickResult):
+        return decided
+    written = _write(run, plan, runtime, decided)
+    if isinstance(written, TickResult):
+        return written
+    if written:
+        fault_point(AFTER_JOURNAL)
+    for intent in written:
+        intents.send(intent, run=run, runtime=runtime)
+    return TickResult(run_id, ACTED, candle_ts=decided.through)
+
+
+def _decide(run: BotRun, plan: Plan, runtime: Runtime) -> _Decided | TickResult:
+    """Read the candles and the price and decide: no transaction, no writes."""
+    run_id = str(run.pk)
+    symbol, timeframe = run.symbol or plan.symbol, run.timeframe or plan.timeframe
+    span = TIMEFRAME_MS[timeframe]
+    now = runtime.clock.now_ms()
+    through = latest_closed_ts(now, timeframe)
+    last = run.last_candle_ts
+    if last is not None and last >= through:
+        return TickResult(run_id, NOT_DUE)
+    if run.first_candle_ts is not None:
+        since = run.first_candle_ts
+    else:  # a run started before the runtime kept it: its lookback ended at last_candle_ts
+        since = (last if last is not None else through) - (plan.lookback - 1) * span
+    history = runtime.candles.closed(symbol, timeframe, since_ms=since, through_ms=through)
+    if not len(history) or int(history.ts[-1]) != through:
+        return TickResult(run_id, DEFERRED, detail="candle not published yet")
+    venue = runtime.venue
+    price = venue.price(symbol)
+    book = Book.from_json(run.book)
+    if book is None:
+        quote = venue.market(symbol)["quote"]
+        book = Book.open(
+            cash=venue.starting_cash(quote),
+            costs=venue.costs(symbol, slippage_bps=run.execution["slippage_bps"]),
+            day=_day(now),
+        )
+    book_before = run.book
+    book.start_day(_day(now), price)
+
+    # Candles that closed while no tick ran: the position's exits on each, stale entries.
+    first_new = len(history) - 1
+    if last is not None:
+        first_new = max(int(np.searchsorted(history.ts, last, side="right")), 0)
+    first_new = max(first_new, len(history) - 1 - MAX_MISSED)
+    position = book.position(plan.exits)
+    stale_exit, missed_entries = None, []
+    for i in range(first_new, len(history) - 1):
+        signal_i = plan.evaluate_latest(history[: i + 1])
+        if position is not None:
+            reason, position = exit_decision(
+                position, float(history.close[i]), exit_signal=signal_i.exit
+            )
+            if reason is not None:
+                stale_exit = (reason, int(history.ts[i]))
+                break
+        elif signal_i.entry:
+            missed_entries.append(int(history.ts[i]))
+
+    signal = plan.evaluate_latest(history)
+    close = float(history.close[-1])
+    if stale_exit is not None:
+        sale = fill_exit(units=book.units, open_price=price, costs=book.costs)
+        decision = Decision(EXIT, signal, reason=stale_exit[0], fill=sale, position=position)
+    else:
+        decision = decide(
+            book=book,
+            signal=signal,
+            close=close,
+            price=price,
+            sizing=plan.sizing,
+            exits=plan.exits,
+            cap_quote=float(run.risk["max_position_quote"]),
+            position=position,
+        )
+    book.carry(decision.position)
+    return _Decided(
+        through=through,
+        now_ms=now,
+        close=close,
+        price=price,
+        signal=signal,
+        decision=decision,
+        book=book,
+        book_before=book_before,
+        loss=guards.daily_loss(book, mark=price, limit_pct=run.risk["max_daily_loss_pct"]),
+        stale_exit_ts=stale_exit[1] if stale_exit is not None else None,
+        missed=len(history) - 1 - first_new,
+        missed_entries=missed_entries,
+    )
+
+
+def _order_terms(
+    run: BotRun, runtime: Runtime, side: str, close: float
+) -> tuple[str, Decimal | None]:
+    """The type and limit price of a run's order: a limit rests at the close ± slippage."""
+    if run.execution.get("order_type") != OrderType.LIMIT:
+        return OrderType.MARKET, None
+    step = market_step(runtime.venue.market(run.symbol), "price")
+    offset = Decimal(run.execution["slippage_bps"]) / Decimal(10_000)
+    reference = Decimal(repr(close))
+    if side == OrderSide.BUY:
+        price = reference * (1 + offset)
+        return OrderType.LIMIT, floor_to_step(price, step) if step else price
+    price = reference * (1 - offset)
+    return OrderType.LIMIT, ceil_to_step(price, step) if step else price
+
+
+def _write(
+    run: BotRun, plan: Plan, runtime: Runtime, d: _Decided
+) -> list[OrderIntent] | TickResult:
+    """Write the decision in one transaction under the run's row lock; the intents to send."""
+    run_id = str(run.pk)
+    decision, book = d.decision, d.book
+    with transaction.atomic():
+        locked = BotRun.objects.select_for_update(skip_locked=True).filter(pk=run.pk).first()
+        if locked is None:
+            return TickResult(run_id, BUSY, detail="row locked")
+        if locked.state != State.RUNNING:
+            return TickResult(run_id, NOT_RUNNING)
+        if locked.last_candle_ts is not None and locked.last_candle_ts >= d.through:
+            return TickResult(run_id, NOT_DUE)
+        if locked.book != d.book_before:  # booked meanwhile (a lease that ran out): decide again
+            return TickResult(run_id, DEFERRED, detail="book changed")
+        on_hold = Workspace.objects.filter(pk=locked.workspace_id).values_list(
+            "on_hold", flat=True
+        )[0]
+        events: list[RunEvent] = []
+
+        def event(kind: str, message: str, **data: Any) -> None:
+            events.append(services.record_event(locked, kind=kind, message=message, data=data))
+
+        if d.missed_entries or d.stale_exit_ts is not None:
+            event(
+                Kind.SKIP,
+                f"{d.missed} candle(s) closed while no tick ran; their entry signals are stale.",
+                reason="missed_candles",
+                missed=d.missed,
+                stale_entry_signals=d.missed_entries[:20],
+                stale_exit_ts=d.stale_exit_ts,
+            )
+        signal = d.signal
+        if signal.entry or signal.exit:
+            event(
+                Kind.SIGNAL,
+                "Entry and exit signals."
+                if signal.entry and signal.exit
+                else ("Entry signal." if signal.entry else "Exit signal."),
+                candle_ts=d.through,
+                close=d.close,
+                entry=signal.entry,
+                exit=signal.exit,
+                position=str(book.amount),
+            )
+        to_send: list[OrderIntent] = []
+        trip: tuple[dict, str] | None = None
+        if d.loss is not None:
+            trip = (
+                d.loss,
+                f"Daily loss {d.loss['loss_pct']:.4f}% is over the cap of "
+                f"{d.loss['max_daily_loss_pct']}%; the position is flattened.",
+            )
+            if not book.flat:
+                if on_hold:
+                    event(Kind.SKIP, "HOLD: the position is not flattened.", reason="hold")
+                else:
+                    to_send.append(
+                        _journal_sale(
+                            locked, runtime, d, Purpose.FLATTEN, "kill_cap", OrderType.MARKET
+                        )
+                    )
+        elif decision.action in (ENTER, EXIT):
+            if decision.action == EXIT:
+                event(
+                    Kind.EXIT,
+                    f"Exit: {decision.reason}.",
+                    reason=decision.reason,
+                    candle_ts=d.stale_exit_ts or d.through,
+                    close=d.close,
+                    sizing_price=d.price,
+                )
+            breaker = None if on_hold else guards.runaway(locked, now_ms=d.now_ms, placing=1)
+            if on_hold:
+                event(
+                    Kind.SKIP,
+                    f"HOLD: the {decision.action} order is not placed.",
+                    reason="hold",
+                    action=decision.action,
+                    amount=str(decision.fill.units * book.costs.step_decimal),
+                )
+            elif breaker is not None:
+                trip = (breaker, "Runaway breaker: too many orders in a minute.")
+            elif decision.action == ENTER:
+                to_send.append(_journal_entry(locked, runtime, d))
+            else:
+                order_type = locked.execution.get("order_type") or OrderType.MARKET
+                to_send.append(
+                    _journal_sale(locked, runtime, d, Purpose.EXIT, decision.reason, order_type)
+                )
+        elif decision.action == REJECTED:
+            event(
+                Kind.SKIP,
+                "The entry signal cannot buy one amount step; the run stays flat.",
+                reason="cannot_buy_step",
+                cash=book.cash,
+                sizing_price=d.price,
+                capped=decision.capped_from is not None,
+            )
+        if trip is None:
+            breaker = guards.runaway(locked, now_ms=d.now_ms, placing=0)
+            if breaker is not None:  # the cancels alone
+                trip = (breaker, "Runaway breaker: too many cancels in a minute.")
+
+        fields = intents.store_book(locked, book, mark=d.price)
+        locked.last_candle_ts = d.through
+        locked.save(update_fields=[*fields, "last_candle_ts"])
+        RunEquityPoint.objects.create(
+            run=locked,
+            ts=d.through,
+            equity=Decimal(repr(book.equity(d.close))),
+            position=book.amount,
+            close=Decimal(repr(d.close)),
+        )
+        final = locked
+        if trip is not None:
+            final, trip_events = guards.trip(locked, figures=trip[0], message=trip[1])
+            events.extend(trip_events)
+        intents.announce_on_commit(final, events)
+    logger.info(
+        "run.ticked",
+        extra={
+            "run_id": run_id,
+            "candle_ts": d.through,
+            "action": decision.action,
+            "orders": len(to_send),
+        },
+    )
+    return to_send
+
+
+def _journal_entry(run: BotRun, runtime: Runtime, d: _Decided) -> OrderIntent:
+    fill, book = d.decision.fill, d.book
+    order_type, price = _order_terms(run, runtime, OrderSide.BUY, d.close)
+    model: dict[str, Any] = {
+        "sizing_price": d.price,
+        "cash": book.cash,
+        "fill": list(fill),
+        "max_position_quote": run.risk["max_position_quote"],
+    }
+    capped = d.decision.capped_from
+    if capped is not None:
+        model["capped_from"] = {"amount": str(capped.units * book.costs.step_decimal)}
+    return intents.journal(
+        run,
+        candle_ts=d.through,
+        purpose=Purpose.ENTRY,
+        side=OrderSide.BUY,
+        order_type=order_type,
+        amount=fill.units * book.costs.step_decimal,
+        price=price,
+        decided_at_ms=d.now_ms,
+        model=model,
+    )
+
+
+def _journal_sale(
+    run: BotRun, runtime: Runtime, d: _Decided, purpose: str, reason: str, order_type: str
+) -> OrderIntent:
+    price = None
+    if order_type == OrderType.LIMIT:
+        order_type, price = _order_terms(run, runtime, OrderSide.SELL, d.close)
+    return intents.journal(
+        run,
+        candle_ts=d.through,
+        purpose=purpose,
+        side=OrderSide.SELL,
+        order_type=order_type,
+        amount=d.book.amount,
+        price=price,
+        decided_at_ms=d.now_ms,
+        model={"reason": reason, "sizing_price": d.price, "units": d.book.units},
+    )
