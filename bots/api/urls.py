@@ -1,11 +1,17 @@
 """API routes of this app (mounted under /api/v1/ by config/urls.py)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from bots.api.charts import BotChartView, RunChartView
 from bots.api.views import BotViewSet, RunViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("bots", BotViewSet, basename="bot")
 router.register("runs", RunViewSet, basename="run")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("bots/<uuid:pk>/chart", BotChartView.as_view(), name="bot-chart"),
+    path("runs/<uuid:pk>/chart", RunChartView.as_view(), name="run-chart"),
+    *router.urls,
+]

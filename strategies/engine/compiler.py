@@ -269,8 +269,23 @@ class Plan:
         exit_ = bool(self.exit_node(tail, last)[-1]) if self.exit_node is not None else False
         return LatestSignal(entry, exit_, ts)
 
+    def indicator_series(self, candles: Candles | Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Raw (unrounded) values of every indicator output the plan computes, by series key
+        (`fast`, `bb.upper` …), NaN in each one's warm-up: what a chart of the strategy draws.
+
+        Computed by the same kernels, in the same order, as the signals.
+        """
+        c = Candles.of(candles)
+        values = self._compute(c)
+        return {key: values[key] for step in self.steps for key in step.outputs}
+
     def _series(self, c: Candles) -> dict[str, np.ndarray]:
         """Raw (unrounded) values of every series the conditions compare."""
+        values = self._compute(c)
+        return {key: values[key] if key in values else _price(key, c) for key in self.compared}
+
+    def _compute(self, c: Candles) -> dict[str, np.ndarray]:
+        """Every indicator output, and the price fields they are computed from."""
         values: dict[str, np.ndarray] = {}
 
         def get(key: str) -> np.ndarray:
@@ -287,7 +302,7 @@ class Plan:
             else:
                 outputs = _run_kernel(step, source, c)
             values.update(zip(step.outputs, outputs, strict=True))
-        return {key: get(key) for key in self.compared}
+        return values
 
     def _combine(
         self, node: Node | None, compared: Mapping[str, np.ndarray], rows: int
