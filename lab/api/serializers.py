@@ -7,20 +7,12 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.fields import PlainDecimalField
 from exchanges.models import ExchangeConnection
 from exchanges.timeframes import TIMEFRAMES
 from lab.models import TRADE_FIELDS, Backtest, BacktestTrade, Dataset
-from lab.services import plain_decimal
 from strategies.models import Strategy, StrategyVersion
 from workspaces.fields import WorkspaceRelatedField
-
-
-class PlainDecimalField(serializers.DecimalField):
-    """A decimal rendered without trailing zeros ("0.00001", not "0.000010000000000000")."""
-
-    def to_representation(self, value):
-        return plain_decimal(value) if value is not None else None
-
 
 # --------------------------------------------------------------------------- datasets
 
@@ -80,7 +72,7 @@ class DatasetCreateSerializer(serializers.Serializer):
     file = serializers.FileField(
         required=False, help_text="csv: header ts,open,high,low,close,volume."
     )
-    amount_step = serializers.DecimalField(
+    amount_step = PlainDecimalField(
         max_digits=30,
         decimal_places=18,
         min_value=Decimal("1e-18"),
@@ -147,10 +139,10 @@ class BacktestCreateSerializer(serializers.Serializer):
         workspace_field="strategy__workspace",
     )
     dataset = WorkspaceRelatedField(queryset=Dataset.objects.all())
-    initial_cash = serializers.DecimalField(
+    initial_cash = PlainDecimalField(
         max_digits=24, decimal_places=8, min_value=Decimal("0.01"), default=Decimal("10000")
     )
-    fee_bps = serializers.DecimalField(
+    fee_bps = PlainDecimalField(
         max_digits=10,
         decimal_places=4,
         min_value=Decimal(0),
@@ -158,7 +150,7 @@ class BacktestCreateSerializer(serializers.Serializer):
         default=Decimal(10),
         help_text="Fee per side in basis points (10 = 0.1%).",
     )
-    slippage_bps = serializers.DecimalField(
+    slippage_bps = PlainDecimalField(
         max_digits=10,
         decimal_places=4,
         min_value=Decimal(0),

@@ -9,13 +9,11 @@ Decimals come in and leave as strings in plain notation, without trailing zeros 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 from rest_framework import serializers
 
 from config.fields import PlainDecimalField
 from exchanges.models import ExchangeConnection
-from exchanges.numbers import plain_decimal
 from exchanges.timeframes import TIMEFRAMES
 from terminal.marketdata import DEFAULT_CANDLES, MAX_CANDLES
 from terminal.models import Order
@@ -23,20 +21,6 @@ from workspaces.fields import WorkspaceRelatedField
 
 # What an idempotency key may hold: printable ASCII, no spaces at the ends (as in headers).
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
-
-
-class DecimalString(serializers.DecimalField):
-    """A decimal rendered as a plain string without trailing zeros; null stays null."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", None)
-        kwargs.setdefault("decimal_places", None)
-        super().__init__(**kwargs)
-
-    def to_representation(self, value):
-        if value is None:
-            return None
-        return plain_decimal(value if isinstance(value, Decimal) else Decimal(value))
 
 
 # --------------------------------------------------------------------------- query parameters
@@ -76,37 +60,41 @@ class InstrumentSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     base = serializers.CharField()
     quote = serializers.CharField()
-    price_step = DecimalString(allow_null=True, help_text="Tick size: prices are multiples of it.")
-    amount_step = DecimalString(allow_null=True, help_text="Lot size: amounts are multiples of it.")
-    min_amount = DecimalString(allow_null=True)
-    min_notional = DecimalString(allow_null=True, help_text="Minimum amount * price, in quote.")
+    price_step = PlainDecimalField(
+        allow_null=True, help_text="Tick size: prices are multiples of it."
+    )
+    amount_step = PlainDecimalField(
+        allow_null=True, help_text="Lot size: amounts are multiples of it."
+    )
+    min_amount = PlainDecimalField(allow_null=True)
+    min_notional = PlainDecimalField(allow_null=True, help_text="Minimum amount * price, in quote.")
 
 
 class TickerSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     ts = serializers.IntegerField(allow_null=True, help_text="Epoch milliseconds.")
-    last = DecimalString(allow_null=True)
-    bid = DecimalString(allow_null=True)
-    ask = DecimalString(allow_null=True)
-    high = DecimalString(allow_null=True, help_text="24 h high.")
-    low = DecimalString(allow_null=True, help_text="24 h low.")
-    volume = DecimalString(allow_null=True, help_text="24 h volume in the base asset.")
+    last = PlainDecimalField(allow_null=True)
+    bid = PlainDecimalField(allow_null=True)
+    ask = PlainDecimalField(allow_null=True)
+    high = PlainDecimalField(allow_null=True, help_text="24 h high.")
+    low = PlainDecimalField(allow_null=True, help_text="24 h low.")
+    volume = PlainDecimalField(allow_null=True, help_text="24 h volume in the base asset.")
 
 
 class CandleSerializer(serializers.Serializer):
     ts = serializers.IntegerField(help_text="The candle's open time, epoch milliseconds.")
-    open = DecimalString()
-    high = DecimalString()
-    low = DecimalString()
-    close = DecimalString()
-    volume = DecimalString()
+    open = PlainDecimalField()
+    high = PlainDecimalField()
+    low = PlainDecimalField()
+    close = PlainDecimalField()
+    volume = PlainDecimalField()
 
 
 class BalanceSerializer(serializers.Serializer):
     asset = serializers.CharField()
-    free = DecimalString()
-    used = DecimalString(help_text="Held by open orders.")
-    total = DecimalString()
+    free = PlainDecimalField()
+    used = PlainDecimalField(help_text="Held by open orders.")
+    total = PlainDecimalField()
 
 
 class PositionsQuerySerializer(serializers.Serializer):
@@ -120,10 +108,10 @@ class PositionsQuerySerializer(serializers.Serializer):
 class PositionSerializer(serializers.Serializer):
     connection = serializers.UUIDField(help_text="The exchange connection holding the position.")
     symbol = serializers.CharField()
-    amount = DecimalString(help_text="Net amount of the base asset; negative for a short.")
-    average_entry = DecimalString(allow_null=True)
-    mark = DecimalString(allow_null=True, help_text="The current (last) price.")
-    unrealized_pnl = DecimalString(allow_null=True, help_text="In the quote asset.")
+    amount = PlainDecimalField(help_text="Net amount of the base asset; negative for a short.")
+    average_entry = PlainDecimalField(allow_null=True)
+    mark = PlainDecimalField(allow_null=True, help_text="The current (last) price.")
+    unrealized_pnl = PlainDecimalField(allow_null=True, help_text="In the quote asset.")
 
 
 # --------------------------------------------------------------------------- orders
@@ -144,12 +132,14 @@ class OrderSerializer(serializers.Serializer):
     symbol = serializers.CharField(read_only=True)
     side = serializers.ChoiceField(choices=Order.Side.choices, read_only=True)
     type = serializers.ChoiceField(choices=Order.Type.choices, read_only=True)
-    amount = DecimalString(read_only=True)
-    price = DecimalString(read_only=True, allow_null=True, help_text="The limit; null for market.")
+    amount = PlainDecimalField(read_only=True)
+    price = PlainDecimalField(
+        read_only=True, allow_null=True, help_text="The limit; null for market."
+    )
     status = serializers.ChoiceField(choices=Order.Status.choices, read_only=True)
-    filled = DecimalString(read_only=True)
-    average = DecimalString(read_only=True, allow_null=True, help_text="Average fill price.")
-    fee = DecimalString(read_only=True, allow_null=True)
+    filled = PlainDecimalField(read_only=True)
+    average = PlainDecimalField(read_only=True, allow_null=True, help_text="Average fill price.")
+    fee = PlainDecimalField(read_only=True, allow_null=True)
     fee_currency = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)

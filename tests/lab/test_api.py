@@ -218,6 +218,12 @@ def test_backtest_defaults_cash_fee_and_slippage(trader_api, version, dataset):
         ({"initial_cash": "abc"}, "/initial_cash"),
         ({"initial_cash": "1.123456789"}, "/initial_cash"),
         ({"fee_bps": "-1"}, "/fee_bps"),
+        # Plain ASCII decimal notation only: Python's Decimal would take each of these.
+        ({"initial_cash": "1_000"}, "/initial_cash"),
+        ({"initial_cash": " 1000 "}, "/initial_cash"),
+        ({"initial_cash": "\u0661\u0660\u0660"}, "/initial_cash"),
+        ({"fee_bps": "1e1"}, "/fee_bps"),
+        ({"slippage_bps": 0.5}, "/slippage_bps"),
         ({"slippage_bps": "1000.5"}, "/slippage_bps"),
         ({"dataset": "not-a-uuid"}, "/dataset"),
     ],
