@@ -15,12 +15,28 @@ _BOT_RELATED = ("strategy_version__strategy", "exchange_connection", "created_by
 _RUN_RELATED = ("bot", "strategy_version__strategy", "exchange_connection", "created_by")
 
 
+# The latest run's fields the bots list shows (its state and book, live or as it ended).
+LAST_RUN_FIELDS = (
+    "id",
+    "state",
+    "error_code",
+    "position",
+    "realized_pnl",
+    "unrealized_pnl",
+    "started_at",
+    "ended_at",
+)
+
+
 def with_active_run(queryset: QuerySet[Bot]) -> QuerySet[Bot]:
-    """`queryset` with each bot's unfinished run annotated as `active_run_id`/`active_run_state`."""
+    """`queryset` with each bot's unfinished run annotated as `active_run_id`/`active_run_state`,
+    and its latest run's LAST_RUN_FIELDS as `last_run_<field>` (None without runs)."""
     active = BotRun.objects.filter(bot=OuterRef("pk"), state__in=ACTIVE_RUN_STATES)
+    latest = BotRun.objects.filter(bot=OuterRef("pk")).order_by("-created_at", "-id")
     return queryset.annotate(
         active_run_id=Subquery(active.values("pk")[:1]),
         active_run_state=Subquery(active.values("state")[:1]),
+        **{f"last_run_{name}": Subquery(latest.values(name)[:1]) for name in LAST_RUN_FIELDS},
     )
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bots import selectors
 from bots.models import Bot, BotRun, RunEvent
 from config.fields import PlainDecimalField
 from exchanges.models import ExchangeConnection
@@ -132,13 +133,29 @@ class ActiveRunSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=BotRun.State.choices)
 
 
+class LastRunSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=BotRun.State.choices)
+    error_code = serializers.CharField()
+    position = PlainDecimalField(help_text="Base amount held.")
+    realized_pnl = PlainDecimalField()
+    unrealized_pnl = PlainDecimalField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
 class BotSerializer(serializers.ModelSerializer):
-    """A bot as the API shows it, with its strategy and its unfinished run (or null)."""
+    """A bot as the API shows it, with its strategy, its unfinished run (or null) and its latest
+    run's state and book (or null)."""
 
     strategy = StrategyRefSerializer(source="strategy_version", read_only=True)
     risk = RiskSerializer(source="*", read_only=True)
     execution = ExecutionSerializer(source="*", read_only=True)
     active_run = serializers.SerializerMethodField()
+    last_run = serializers.SerializerMethodField(
+        help_text="The latest run (the active one while there is one): state, error code and "
+        "book, for the bots list."
+    )
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
 
     class Meta:
@@ -153,11 +170,19 @@ class BotSerializer(serializers.ModelSerializer):
             "execution",
             "close_on_stop",
             "active_run",
+            "last_run",
             "created_by",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(LastRunSerializer(allow_null=True))
+    def get_last_run(self, bot: Bot):
+        if getattr(bot, "last_run_id", None) is None:
+            return None
+        fields = {name: getattr(bot, f"last_run_{name}") for name in selectors.LAST_RUN_FIELDS}
+        return LastRunSerializer(fields).data
 
     @extend_schema_field(ActiveRunSerializer(allow_null=True))
     def get_active_run(self, bot: Bot):
