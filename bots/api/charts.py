@@ -1,7 +1,8 @@
-"""The chart of a bot and of a run: candles, the strategy's indicators, the run's fills.
+"""Charts of a bot and of a run: candles, the strategy's indicators, a run's fills and equity.
 
 GET /api/v1/bots/{id}/chart   the bot's strategy version on its connection (no markers)
 GET /api/v1/runs/{id}/chart   the run's version and connection, and its fills as markers
+GET /api/v1/runs/{id}/equity  the run's equity series
 
 Any member reads. The indicators are computed by the strategy engine (bots.charts), so the lines
 are the values the bot's ticks decide by.
@@ -14,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from bots import charts, selectors
+from config.fields import PlainDecimalField
 from config.problems import ProblemSerializer
 from terminal.api.serializers import CandleSerializer
 from workspaces.scoping import WorkspaceScopedAPIView
@@ -132,3 +134,29 @@ class RunChartView(WorkspaceScopedAPIView):
             run=run,
         )
         return Response(ChartSerializer(result).data)
+
+
+class EquityPointSerializer(serializers.Serializer):
+    ts = serializers.IntegerField(help_text="Open time (epoch ms) of the candle it closed on.")
+    equity = PlainDecimalField(help_text="Cash plus the position at that close, in quote.")
+    position = PlainDecimalField(help_text="Base amount held at that close.")
+    close = PlainDecimalField()
+
+
+@extend_schema(
+    tags=["bots"],
+    summary="Equity of a run, one point per candle it acted on",
+    description=(
+        "Oldest first: a run records its equity (cash plus the position at the candle's close) "
+        "on every candle it acts on, so a 4-hour run on 1m candles has at most 240 points."
+    ),
+    responses={200: EquityPointSerializer(many=True)},
+)
+class RunEquityView(WorkspaceScopedAPIView):
+    queryset = selectors.run_queryset()
+    serializer_class = EquityPointSerializer
+    pagination_class = None
+
+    def get(self, request, pk=None):
+        points = selectors.equity_points(run=self.get_object())
+        return Response(EquityPointSerializer(points, many=True).data)

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from bots.api.charts import BotChartView, RunChartView
+from bots.api.charts import BotChartView, RunChartView, RunEquityView
 from bots.api.views import BotViewSet, RunViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -13,5 +13,6 @@ router.register("runs", RunViewSet, basename="run")
 urlpatterns = [
     path("bots/<uuid:pk>/chart", BotChartView.as_view(), name="bot-chart"),
     path("runs/<uuid:pk>/chart", RunChartView.as_view(), name="run-chart"),
+    path("runs/<uuid:pk>/equity", RunEquityView.as_view(), name="run-equity"),
     *router.urls,
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import time
+from decimal import Decimal
 
 import numpy as np
 import pytest
 
-from bots.models import BotRun, RunEvent
+from bots.models import BotRun, RunEquityPoint, RunEvent
 from exchanges.factory import gateway_for
 from exchanges.timeframes import TIMEFRAME_MS
 from strategies.dsl import examples
@@ -181,3 +182,22 @@ def test_the_engine_gives_every_indicator_output_and_the_same_compared_series():
     for key, values in compared.items():
         if key in series:
             np.testing.assert_array_equal(np.round(series[key], 8), values)
+
+
+def test_a_runs_equity_is_its_points_oldest_first(trader_api, bot, make_run, other_bot):
+    run = make_run(bot, state=BotRun.State.RUNNING)
+    for ts, equity in ((120_000, "10012.5"), (60_000, "10000"), (180_000, "9990.125")):
+        RunEquityPoint.objects.create(
+            run=run, ts=ts, equity=Decimal(equity), position=Decimal("0.1"), close=Decimal("95000")
+        )
+
+    response = trader_api.get(f"{RUNS}/{run.pk}/equity")
+
+    assert response.status_code == 200
+    assert response.json() == [
+        {"ts": 60_000, "equity": "10000", "position": "0.1", "close": "95000"},
+        {"ts": 120_000, "equity": "10012.5", "position": "0.1", "close": "95000"},
+        {"ts": 180_000, "equity": "9990.125", "position": "0.1", "close": "95000"},
+    ]
+    other_run = make_run(other_bot, state=BotRun.State.RUNNING)
+    assert_problem(trader_api.get(f"{RUNS}/{other_run.pk}/equity"), 404)
