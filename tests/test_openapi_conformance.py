@@ -10,6 +10,7 @@ this file cannot seed fails until the `seeds` fixture learns it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bots.models import BotRun
+from bots.models import BotRun, RunEquityPoint
 from lab import services as lab_services
 from strategies.dsl import examples
 from strategies.models import Strategy
@@ -141,6 +142,13 @@ def seeds(workspace, owner_api) -> dict[str, Any]:
     )
     run = BotRunFactory(workspace=workspace, bot=bot, state=BotRun.State.RUNNING)
     RunEventFactory(run=run)
+    RunEquityPoint.objects.create(
+        run=run,
+        ts=int(DAY.timestamp() * 1000),
+        equity=Decimal("10000"),
+        position=Decimal("0"),
+        close=Decimal("60000"),
+    )
     return {
         "ids": {
             "audit": AuditEvent.objects.filter(workspace=workspace).latest("created_at").pk,
