@@ -1,29 +1,45 @@
-"""Terminal benchmark: demo market orders and tickers through the real server under concurrency.
+"""Order-path benchmark: demo market orders against a floor, through the real server.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/botmarket_bench \\
-    REDIS_URL=redis://127.0.0.1:6379/8 \\
-    .venv/bin/python bench/order_bench.py [--clients 20] [--seconds 30] [--ticker-seconds 10]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/botmarket_order_bench \\
+    REDIS_URL=redis://127.0.0.1:6380/9 \\
+    .venv/bin/python bench/order_bench.py [--web 1,2] [--clients 16] [--seconds 20] \\
+        [--rate 50 --open-seconds 30] [--ticker-seconds 10] [--accounts 1] [--keep]
 
 What it does:
 
 1. migrates the database named by DATABASE_URL (created first if it does not exist; use a
-   database of its own: the bench adds a `bench-terminal` user, workspace and demo connection);
-2. creates an API token for that user and starts the real server, daphne serving
-   `config.asgi:application` on a free port, against the same database and Redis, with rate
-   limits off (`RATELIMIT_ENABLE=false`) and the production log level (INFO, one JSON line per
-   request, written to a file);
-3. orders: `--clients` concurrent clients, each on its own keep-alive connection, for
-   `--seconds`, POST /api/v1/terminal/orders with a fresh Idempotency-Key each, market orders of
-   0.0001 BTC/USDT alternating buy and sell (each client sells only what it bought, so the demo
-   account's 10,000 USDT lasts). "submit → ack" is the client's time from sending the POST to
-   reading the whole 201 response (the order journaled, sent to the venue, filled and recorded);
-   any other status or a transport error counts as an error. The server's own
-   `order_cycle_seconds` histogram (venue call only) is read from /metrics afterwards;
-4. tickers: the same number of clients for `--ticker-seconds` GET /api/v1/terminal/ticker;
-   requests per second and latency.
+   database of its own: the bench adds a `bench-terminal` user, workspace and demo
+   connections), and creates an API token for that user;
+2. for each count in `--web` (e.g. `1,2`), starts that many web processes: daphne serving
+   `config.asgi:application` with `DJANGO_SETTINGS_MODULE=bench.settings` (the product's
+   settings and URLs plus the floor endpoint of bench/floor_urls.py), each on a port of its
+   own, against the same PostgreSQL and Redis, with rate limits off (`RATELIMIT_ENABLE=false`,
+   one client IP would hit them), DEBUG off and the production log level (INFO, a JSON line
+   per request, and daphne's access log, into a file). The client spreads the load over the
+   ports round-robin, as nginx spreads it over the production layout's web processes (one per
+   core): connection i of the closed loop, request i of the open loop, goes to port i mod N;
+3. on each layout, two kinds of request, with the same token, `X-Workspace-Id` and middleware:
+   - order: POST /api/v1/terminal/orders with a fresh Idempotency-Key, a market order of
+     0.0001 BTC/USDT, buys and sells alternating (the account is stocked with some BTC first);
+   - floor: POST /api/v1/bench/floor, which parses its body and inserts one audit row in one
+     transaction (bench/floor_urls.py): what any authenticated, workspace-scoped write costs;
+   and these phases for each kind:
+   - saturation (closed loop): `--clients` connections, each sending its next request as soon
+     as the previous answer is read, for `--seconds`; throughput, latency, and the CPU time
+     that the web processes, this client and the rest of the machine used (from /proc), so the
+     server's CPU time per request can be compared between the two kinds;
+   - open loop, with `--rate` > 0: requests at a fixed arrival rate (`--rate` a second, evenly
+     spaced) for `--open-seconds`, each sent at its scheduled time whatever happened to the
+     earlier ones, on as many connections as are needed at once (an idle keep-alive connection
+     if there is one, else a new one). Submit → ack is measured from the scheduled send time to
+     the whole 201 read, so queueing anywhere (client, server, database) counts;
+4. tickers, with `--ticker-seconds` > 0 (first layout only): `--clients` connections GET the
+   ticker back to back.
 
-It checks that the journal holds exactly one closed order per 201, prints a Markdown table (the
-figures in docs/performance.md, "Terminal") and removes the bench orders unless `--keep`.
+Any answer but 201 (200 for the ticker), and any transport error, counts as an error. It
+checks that the journal holds exactly one closed order per 201 and one audit row per floor
+201, prints Markdown tables (the figures in docs/performance.md, "Terminal"), the targets met
+or not, and removes the bench's orders and audit rows unless `--keep`.
 """
 
 from __future__ import annotations
@@ -33,8 +49,8 @@ import asyncio
 import json
 import os
 import platform
-import random
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -42,16 +58,28 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 SYMBOL = "BTC/USDT"
 AMOUNT = "0.0001"  # about 10 USDT: above the 5 USDT minimum notional, small enough to last
+STOCK = Decimal("0.005")  # BTC bought up front, so that a sell never waits for its buy
+ORDERS_PATH = "/api/v1/terminal/orders"
+FLOOR_PATH = "/api/v1/bench/floor"
+TICKER_PATH = "/api/v1/terminal/ticker"
+MAX_OPEN_CONNECTIONS = 400  # the open loop's cap; more in flight than that means it is lost
+
+# Targets of docs/performance.md ("Terminal").
+TARGET_RATIO = 2.5
+TARGET_P95_MS = 50.0
+TARGET_SCALING = 1.7
 
 
 def ensure_postgres_database(url: str) -> None:
@@ -69,9 +97,6 @@ def ensure_postgres_database(url: str) -> None:
         ).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
-
-
-HEALTH_REQUEST = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
 def free_port() -> int:
@@ -108,15 +133,30 @@ def prepare(accounts: int) -> tuple[str, str, list[str]]:
         )[0]
         for index in range(accounts)
     ]
-    # One token per run: knox reads every token of the user on each request to purge expired
-    # ones, so earlier runs' tokens would make later runs slower.
-    AuthToken.objects.filter(user=user).delete()
+    AuthToken.objects.filter(user=user).delete()  # earlier runs' tokens are of no use
     _, token = AuthToken.objects.create(user=user)
     return token, str(workspace.pk), [str(connection.pk) for connection in connections]
 
 
+def cleanup(workspace_id: str) -> None:
+    """Remove the bench's journal rows and audit rows (its demo balances stay)."""
+    from bench.floor_urls import FLOOR_ACTION
+    from terminal.models import Order
+    from workspaces.models import AuditEvent
+
+    Order.objects.filter(workspace_id=workspace_id).delete()
+    AuditEvent.objects.filter(
+        workspace_id=workspace_id, action__in=[FLOOR_ACTION, "order.place"]
+    ).delete()
+
+
 def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "RATELIMIT_ENABLE": "false"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "RATELIMIT_ENABLE": "false",
+        "DJANGO_DEBUG": "false",
+    }
     log = open(log_path, "w")  # the server writes into it until it exits
     process = subprocess.Popen(
         [
@@ -149,11 +189,86 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen:
     raise SystemExit(f"daphne did not answer /health within 60 s; see {log_path}")
 
 
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+# --------------------------------------------------------------------------- CPU accounting
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, summed over its cores."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # without guest time, which user time already holds
+    return (total - idle) / _TICK, total / _TICK
+
+
+@dataclass
+class CpuSnapshot:
+    client: float
+    servers: float
+    busy: float
+    total: float
+
+    @classmethod
+    def take(cls, pids: list[int]) -> CpuSnapshot:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        busy, total = _machine_cpu()
+        return cls(
+            client=usage.ru_utime + usage.ru_stime,
+            servers=sum(_process_cpu(pid) for pid in pids),
+            busy=busy,
+            total=total,
+        )
+
+
+@dataclass
+class CpuUse:
+    """CPU used during a phase, as shares of the whole machine (100 % = every core busy)."""
+
+    client: float
+    servers: float
+    rest: float  # PostgreSQL, Redis and whatever else ran on the machine
+    idle: float
+    servers_seconds: float
+
+    @classmethod
+    def between(cls, before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
+        total = max(after.total - before.total, 1e-9)
+        client = after.client - before.client
+        servers = after.servers - before.servers
+        busy = after.busy - before.busy
+        return cls(
+            client=client / total,
+            servers=servers / total,
+            rest=max(0.0, busy - client - servers) / total,
+            idle=max(0.0, 1 - busy / total),
+            servers_seconds=servers,
+        )
+
+
 # --------------------------------------------------------------------------- a small HTTP client
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection: what each simulated client holds."""
+    """One keep-alive HTTP/1.1 connection."""
 
     def __init__(self, port: int, headers: dict[str, str]):
         self.port = port
@@ -167,7 +282,11 @@ class Connection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            await self.writer.wait_closed()
+            try:
+                await self.writer.wait_closed()
+            except OSError:
+                pass
+            self.writer = None
 
     async def request(
         self, method: str, path: str, body: dict | None = None, headers: dict | None = None
@@ -201,128 +320,234 @@ class Connection:
         data = await self.reader.readexactly(length) if length else b""
         if close:
             await self.close()
-            self.writer = None
         return status, data
 
 
-# --------------------------------------------------------------------------- the load
+_TRANSPORT_ERRORS = (OSError, ConnectionError, asyncio.IncompleteReadError)
 
 
-async def order_client(
-    port: int, headers: dict, connection_id: str, rate: float, until: float, results: dict
-) -> None:
-    """Place orders until `until`: back to back, or `rate` a second on a fixed schedule.
+# --------------------------------------------------------------------------- requests
 
-    A paced client sends its next order at its next slot (or at once when it is late), so it
-    never has more than one order in flight, like a trader or a bot acting on candles.
-    """
-    http = Connection(port, headers)
-    side = "buy"
-    interval = 1.0 / rate if rate else 0.0
-    next_at = time.perf_counter() + random.uniform(0, interval)  # clients out of step
-    try:
-        while time.perf_counter() < until:
-            if interval:
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                next_at += interval
-                if time.perf_counter() >= until:
-                    break
-            body = {
-                "connection": connection_id,
-                "symbol": SYMBOL,
-                "side": side,
-                "type": "market",
-                "amount": AMOUNT,
-            }
-            began = time.perf_counter()
+
+@dataclass
+class Results:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    send_lags: list[float] = field(default_factory=list)  # open loop: sent after its slot
+    wall: float = 0.0
+    cpu: CpuUse | None = None
+    peak_connections: int = 0
+
+
+class Traffic:
+    """What the load sends: orders (alternating sides per account) or floor writes."""
+
+    def __init__(self, kind: str, accounts: list[str]):
+        self.kind = kind
+        self.accounts = accounts
+        self.sequence = 0
+
+    def next(self) -> tuple[str, dict, dict]:
+        """(path, body, headers) of the next request."""
+        number = self.sequence
+        self.sequence += 1
+        if self.kind == "floor":
+            return FLOOR_PATH, {"note": f"floor {number}"}, {}
+        account = self.accounts[number % len(self.accounts)]
+        # Per account, buys and sells alternate; the stock bought up front covers sells whose
+        # buy is still in flight.
+        side = "buy" if (number // len(self.accounts)) % 2 == 0 else "sell"
+        body = {
+            "connection": account,
+            "symbol": SYMBOL,
+            "side": side,
+            "type": "market",
+            "amount": AMOUNT,
+        }
+        return ORDERS_PATH, body, {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def _record(results: Results, status: int, data: bytes, elapsed: float) -> None:
+    if status == 201:
+        results.latencies.append(elapsed)
+        results.ids.append(json.loads(data)["id"])
+    else:
+        code = ""
+        if data:
             try:
-                status, data = await http.request(
-                    "POST",
-                    "/api/v1/terminal/orders",
-                    body,
-                    headers={"Idempotency-Key": str(uuid.uuid4())},
-                )
-            except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
-                results["errors"].append(f"transport: {type(exc).__name__}")
-                http.writer = None
-                continue
-            elapsed = time.perf_counter() - began
-            if status == 201:
-                results["latencies"].append(elapsed)
-                results["ids"].append(json.loads(data)["id"])
-                side = "sell" if side == "buy" else "buy"  # sell only what was just bought
-            else:
-                code = json.loads(data).get("code", "") if data else ""
-                results["errors"].append(f"{status} {code}")
-    finally:
-        await http.close()
+                code = json.loads(data).get("code", "")
+            except ValueError:
+                code = data[:40].decode("latin-1")
+        results.errors.append(f"{status} {code}".strip())
 
 
-async def ticker_client(
-    port: int, headers: dict, connection_id: str, rate: float, until: float, results: dict
-) -> None:
-    http = Connection(port, headers)
-    path = f"/api/v1/terminal/ticker?connection={connection_id}&symbol=BTC%2FUSDT"
-    try:
-        while time.perf_counter() < until:
-            began = time.perf_counter()
-            try:
-                status, _data = await http.request("GET", path)
-            except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
-                results["errors"].append(f"transport: {type(exc).__name__}")
-                http.writer = None
-                continue
-            if status == 200:
-                results["latencies"].append(time.perf_counter() - began)
-            else:
-                results["errors"].append(str(status))
-    finally:
-        await http.close()
+async def closed_loop(
+    traffic: Traffic, clients: int, seconds: float, ports: list[int], headers: dict, pids: list
+) -> Results:
+    """`clients` connections (connection i on port i mod N), each back to back, for `seconds`."""
+    results = Results()
 
+    async def client(index: int) -> None:
+        http = Connection(ports[index % len(ports)], headers)
+        try:
+            while time.perf_counter() < until:
+                path, body, extra = traffic.next()
+                began = time.perf_counter()
+                try:
+                    status, data = await http.request("POST", path, body, extra)
+                except _TRANSPORT_ERRORS as exc:
+                    results.errors.append(f"transport: {type(exc).__name__}")
+                    await http.close()
+                    continue
+                _record(results, status, data, time.perf_counter() - began)
+        finally:
+            await http.close()
 
-async def run_phase(
-    client, clients: int, seconds: float, port: int, headers: dict, accounts: list[str], rate: float
-) -> dict:
-    """Run `clients` copies of `client`, spread over the demo accounts, for `seconds`."""
-    results: dict = {"latencies": [], "errors": [], "ids": []}
+    before = CpuSnapshot.take(pids)
     began = time.perf_counter()
     until = began + seconds
-    await asyncio.gather(
-        *(
-            client(port, headers, accounts[index % len(accounts)], rate, until, results)
-            for index in range(clients)
-        )
-    )
-    results["wall"] = time.perf_counter() - began
+    await asyncio.gather(*(client(index) for index in range(clients)))
+    results.wall = time.perf_counter() - began
+    results.cpu = CpuUse.between(before, CpuSnapshot.take(pids))
     return results
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by linear interpolation between closest ranks, in ms."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return (ordered[low] + (ordered[high] - ordered[low]) * (position - low)) * 1000
+async def open_loop(
+    traffic: Traffic, rate: float, seconds: float, ports: list[int], headers: dict, pids: list
+) -> Results:
+    """`rate` requests a second, evenly spaced, for `seconds`, each on schedule (see the docstring).
+
+    Request i is due at start + i / rate and goes to port i mod N, on an idle connection to that
+    port or a new one. Its latency runs from the due time, not from when it could be sent.
+    """
+    results = Results()
+    idle: dict[int, list[Connection]] = {port: [] for port in ports}
+    in_use = 0
+    count = int(rate * seconds)
+
+    async def send(index: int, due: float) -> None:
+        nonlocal in_use
+        port = ports[index % len(ports)]
+        http = idle[port].pop() if idle[port] else Connection(port, headers)
+        in_use += 1
+        results.peak_connections = max(results.peak_connections, in_use)
+        path, body, extra = traffic.next()
+        results.send_lags.append(time.perf_counter() - due)
+        try:
+            status, data = await http.request("POST", path, body, extra)
+        except _TRANSPORT_ERRORS as exc:
+            results.errors.append(f"transport: {type(exc).__name__}")
+            await http.close()
+            return
+        finally:
+            in_use -= 1
+        _record(results, status, data, time.perf_counter() - due)
+        idle[port].append(http)
+
+    before = CpuSnapshot.take(pids)
+    began = time.perf_counter()
+    tasks = []
+    for index in range(count):
+        due = began + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if in_use >= MAX_OPEN_CONNECTIONS:
+            results.errors.append("client: too many requests in flight")
+            continue
+        tasks.append(asyncio.create_task(send(index, due)))
+    await asyncio.gather(*tasks)
+    results.wall = time.perf_counter() - began
+    results.cpu = CpuUse.between(before, CpuSnapshot.take(pids))
+    for connections in idle.values():
+        for http in connections:
+            await http.close()
+    return results
 
 
-def server_histogram(port: int) -> tuple[int, dict[float, int]]:
-    """`order_cycle_seconds` of the demo's market orders from /metrics: count and buckets."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
-        probe.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        chunks = []
-        while chunk := probe.recv(65536):
-            chunks.append(chunk)
-    text = b"".join(chunks).decode()
-    buckets = {}
-    for bound, value in re.findall(
-        r'order_cycle_seconds_bucket\{exchange="demo",le="([^"]+)",type="market"\} (\S+)', text
-    ):
-        buckets[float(bound)] = int(float(value))
-    count = re.search(r'order_cycle_seconds_count\{exchange="demo",type="market"\} (\S+)', text)
-    return (int(float(count.group(1))) if count else 0), buckets
+async def ticker_loop(
+    clients: int, seconds: float, ports: list[int], headers: dict, account: str
+) -> Results:
+    results = Results()
+    path = f"{TICKER_PATH}?connection={account}&symbol=BTC%2FUSDT"
+
+    async def client(index: int) -> None:
+        http = Connection(ports[index % len(ports)], headers)
+        try:
+            while time.perf_counter() < until:
+                began = time.perf_counter()
+                try:
+                    status, _data = await http.request("GET", path)
+                except _TRANSPORT_ERRORS as exc:
+                    results.errors.append(f"transport: {type(exc).__name__}")
+                    await http.close()
+                    continue
+                if status == 200:
+                    results.latencies.append(time.perf_counter() - began)
+                else:
+                    results.errors.append(str(status))
+        finally:
+            await http.close()
+
+    began = time.perf_counter()
+    until = began + seconds
+    await asyncio.gather(*(client(index) for index in range(clients)))
+    results.wall = time.perf_counter() - began
+    return results
+
+
+async def stock_up(port: int, headers: dict, accounts: list[str]) -> None:
+    """Buy STOCK BTC on each demo account that holds less (sells then never lack coins)."""
+    from exchanges.models import DemoBalance
+
+    http = Connection(port, headers)
+    try:
+        for account in accounts:
+            row = await asyncio.to_thread(
+                lambda account=account: DemoBalance.objects.filter(
+                    connection_id=account, asset="BTC"
+                ).first()
+            )
+            if row is not None and row.free >= STOCK:
+                continue
+            body = {
+                "connection": account,
+                "symbol": SYMBOL,
+                "side": "buy",
+                "type": "market",
+                "amount": str(STOCK),
+            }
+            status, data = await http.request(
+                "POST", ORDERS_PATH, body, {"Idempotency-Key": str(uuid.uuid4())}
+            )
+            if status != 201:
+                raise SystemExit(f"stocking the demo account failed: {status} {data[:300]!r}")
+    finally:
+        await http.close()
+
+
+# --------------------------------------------------------------------------- server metrics
+
+
+def order_cycle(ports: list[int]) -> tuple[int, dict[float, int]]:
+    """`order_cycle_seconds` of the demo's market orders, summed over the web processes."""
+    count, buckets = 0, {}
+    for port in ports:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+            probe.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            chunks = []
+            while chunk := probe.recv(65536):
+                chunks.append(chunk)
+        text = b"".join(chunks).decode()
+        for bound, value in re.findall(
+            r'order_cycle_seconds_bucket\{exchange="demo",le="([^"]+)",type="market"\} (\S+)',
+            text,
+        ):
+            buckets[float(bound)] = buckets.get(float(bound), 0) + int(float(value))
+        found = re.search(r'order_cycle_seconds_count\{exchange="demo",type="market"\} (\S+)', text)
+        count += int(float(found.group(1))) if found else 0
+    return count, buckets
 
 
 def bucket_quantile(count: int, buckets: dict[float, int], q: float) -> str:
@@ -341,24 +566,216 @@ def bucket_quantile(count: int, buckets: dict[float, int], q: float) -> str:
     return "n/a"
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by linear interpolation between closest ranks, in ms."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return (ordered[low] + (ordered[high] - ordered[low]) * (position - low)) * 1000
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Phase:
+    web: int
+    name: str  # "saturation" or "open loop"
+    kind: str  # "order" or "floor"
+    results: Results
+    cycle: str = ""
+
+    @property
+    def rate(self) -> float:
+        return len(self.results.latencies) / self.results.wall
+
+    @property
+    def cpu_ms(self) -> float:
+        """The web processes' CPU time per answered request, in ms."""
+        return self.results.cpu.servers_seconds * 1000 / max(1, len(self.results.latencies))
+
+
+def run_layout(web: int, args, headers: dict, accounts: list[str], log_dir: Path) -> list[Phase]:
+    ports = [free_port() for _ in range(web)]
+    servers = []
+    try:
+        for port in ports:
+            servers.append(start_server(port, log_dir / f"botmarket-order-bench-{port}.log"))
+        pids = [server.pid for server in servers]
+        asyncio.run(stock_up(ports[0], headers, accounts))
+        for kind in ("order", "floor"):  # warm-up: lazy imports, the pools, the feed's caches
+            asyncio.run(closed_loop(Traffic(kind, accounts), 2 * web, 2.0, ports, headers, pids))
+        phases = []
+        for kind in ("order", "floor"):
+            cycle_before = order_cycle(ports)
+            results = asyncio.run(
+                closed_loop(
+                    Traffic(kind, accounts), args.clients, args.seconds, ports, headers, pids
+                )
+            )
+            phases.append(
+                Phase(web, "saturation", kind, results, cycle_text(cycle_before, ports, kind))
+            )
+        if args.rate:
+            for kind in ("order", "floor"):
+                cycle_before = order_cycle(ports)
+                results = asyncio.run(
+                    open_loop(
+                        Traffic(kind, accounts), args.rate, args.open_seconds, ports, headers, pids
+                    )
+                )
+                phases.append(
+                    Phase(web, "open loop", kind, results, cycle_text(cycle_before, ports, kind))
+                )
+        if args.ticker_seconds and web == int(args.web.split(",")[0]):
+            tickers = asyncio.run(
+                ticker_loop(args.clients, args.ticker_seconds, ports, headers, accounts[0])
+            )
+            phases.append(Phase(web, "tickers", "ticker", tickers))
+        return phases
+    finally:
+        stop_servers(servers)
+
+
+def cycle_text(before: tuple[int, dict[float, int]], ports: list[int], kind: str) -> str:
+    """The venue call's p50 / p95 / p99 (server side) since `before`, for order phases."""
+    if kind != "order":
+        return ""
+    count_after, buckets_after = order_cycle(ports)
+    count = count_after - before[0]
+    buckets = {b: buckets_after.get(b, 0) - before[1].get(b, 0) for b in buckets_after}
+    return " / ".join(bucket_quantile(count, buckets, q) for q in (0.5, 0.95, 0.99))
+
+
+def check_journal(phases: list[Phase]) -> None:
+    """Exactly one closed order per order 201 and one audit row per floor 201."""
+    from bench.floor_urls import FLOOR_ACTION
+    from terminal.models import Order
+    from workspaces.models import AuditEvent
+
+    order_ids = [i for p in phases if p.kind == "order" for i in p.results.ids]
+    floor_ids = [i for p in phases if p.kind == "floor" for i in p.results.ids]
+    placed = Order.objects.filter(pk__in=order_ids)
+    closed = placed.filter(status=Order.Status.CLOSED).count()
+    if closed != len(order_ids) or placed.count() != len(set(order_ids)):
+        raise SystemExit(
+            f"journal mismatch: {len(order_ids)} answers, {placed.count()} rows, {closed} closed"
+        )
+    rows = AuditEvent.objects.filter(pk__in=floor_ids, action=FLOOR_ACTION).count()
+    if rows != len(floor_ids) or len(set(floor_ids)) != len(floor_ids):
+        raise SystemExit(f"floor mismatch: {len(floor_ids)} answers, {rows} audit rows")
+
+
+def report(phases: list[Phase], args) -> None:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"# Order-path benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+        f"database {database}, web processes: {args.web}, {args.accounts} demo "
+        f"account(s); load average at the end {load}\n"
+    )
+    print(
+        "| web | phase | request | answered | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| web CPU ms/req | CPU: web / client / rest / idle | venue call p50 / p95 / p99 |"
+    )
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for phase in phases:
+        r = phase.results
+        if phase.kind == "ticker":
+            print(
+                f"| {phase.web} | saturation | ticker | {len(r.latencies):,} | {phase.rate:.0f} | "
+                f"{percentile(r.latencies, 0.5):.1f} | {percentile(r.latencies, 0.95):.1f} | "
+                f"{percentile(r.latencies, 0.99):.1f} | {len(r.errors)} | | | |"
+            )
+            continue
+        name = phase.name if phase.name != "open loop" else f"open loop {args.rate:g}/s"
+        cpu = r.cpu
+        print(
+            f"| {phase.web} | {name} | {phase.kind} | {len(r.latencies):,} | {phase.rate:.1f} | "
+            f"{percentile(r.latencies, 0.5):.1f} | {percentile(r.latencies, 0.95):.1f} | "
+            f"{percentile(r.latencies, 0.99):.1f} | {len(r.errors)} | {phase.cpu_ms:.1f} | "
+            f"{cpu.servers:.0%} / {cpu.client:.0%} / {cpu.rest:.0%} / {cpu.idle:.0%} | "
+            f"{phase.cycle} |"
+        )
+    for phase in phases:
+        if phase.name == "open loop":
+            lags = phase.results.send_lags
+            print(
+                f"\nopen loop, web {phase.web}, {phase.kind}: sent late by p99 "
+                f"{percentile(lags, 0.99):.1f} ms (max {max(lags) * 1000:.1f} ms), at most "
+                f"{phase.results.peak_connections} requests in flight"
+            )
+    errors = [e for phase in phases for e in phase.results.errors]
+    if errors:
+        print("\nerrors:", statistics.multimode(errors), f"({len(errors)} in all)")
+
+    def find(web: int, name: str, kind: str) -> Phase | None:
+        return next(
+            (p for p in phases if (p.web, p.name, p.kind) == (web, name, kind)),
+            None,
+        )
+
+    print("\n| target | result |")
+    print("|---|---|")
+    first = int(args.web.split(",")[0])
+    order, floor = find(first, "saturation", "order"), find(first, "saturation", "floor")
+    if order and floor:
+        ratio = floor.rate / order.rate
+        cpu_ratio = order.cpu_ms / floor.cpu_ms
+        verdict = "met" if ratio <= TARGET_RATIO else "not met"
+        print(
+            f"| order ≤ {TARGET_RATIO}x the floor per request | {verdict}: **{ratio:.2f}x** "
+            f"({1000 / order.rate:.1f} vs {1000 / floor.rate:.1f} ms of a saturated web "
+            f"process per request; its CPU time {order.cpu_ms:.1f} vs {floor.cpu_ms:.1f} ms, "
+            f"{cpu_ratio:.2f}x) |"
+        )
+    opened = find(1, "open loop", "order")
+    if opened:
+        p95 = percentile(opened.results.latencies, 0.95)
+        verdict = "met" if p95 <= TARGET_P95_MS and not opened.results.errors else "not met"
+        print(
+            f"| p95 submit → ack ≤ {TARGET_P95_MS:g} ms at {args.rate:g} orders/s open loop, "
+            f"one web process | {verdict}: **{p95:.1f} ms** (p50 "
+            f"{percentile(opened.results.latencies, 0.5):.1f}, p99 "
+            f"{percentile(opened.results.latencies, 0.99):.1f}) |"
+        )
+    one, two = find(1, "saturation", "order"), find(2, "saturation", "order")
+    if one and two:
+        scaling = two.rate / one.rate
+        floor_one, floor_two = find(1, "saturation", "floor"), find(2, "saturation", "floor")
+        verdict = "met" if scaling >= TARGET_SCALING else "not met"
+        print(
+            f"| saturation throughput 1 → 2 web processes ≥ {TARGET_SCALING}x | {verdict}: "
+            f"**{scaling:.2f}x** ({one.rate:.1f} → {two.rate:.1f} orders/s; floor "
+            f"{floor_two.rate / floor_one.rate:.2f}x) |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
-        "--rate",
-        type=float,
-        default=0.0,
-        help="orders per second per client (0: back to back, the saturation test)",
+        "--web", default="1", help="web process counts to run, comma-separated (e.g. 1,2)"
     )
-    parser.add_argument("--ticker-seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=16, help="saturation connections")
+    parser.add_argument("--seconds", type=float, default=20.0, help="each saturation phase")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="open loop: requests a second (0: no open loop)"
+    )
+    parser.add_argument("--open-seconds", type=float, default=30.0, help="each open-loop phase")
+    parser.add_argument("--ticker-seconds", type=float, default=0.0)
     parser.add_argument(
         "--accounts",
         type=int,
         default=1,
-        help="demo accounts (connections) the clients share; 1: everyone trades one account",
+        help="demo accounts (connections) the orders are spread over; 1: one account",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the bench orders")
+    parser.add_argument("--keep", action="store_true", help="keep the bench's orders")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         raise SystemExit("Set DATABASE_URL to a database of the bench's own (see the docstring).")
@@ -366,86 +783,24 @@ def main() -> None:
     ensure_postgres_database(os.environ["DATABASE_URL"])
     import django
 
+    import config  # noqa: F401  before the settings (bench/settings.py says why)
+
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
 
-    from terminal.models import Order
-
     call_command("migrate", verbosity=0)
-    token, workspace_id, connection_ids = prepare(args.accounts)
-    port = free_port()
-    log_path = Path(tempfile.gettempdir()) / f"botmarket-order-bench-{port}.log"
-    server = start_server(port, log_path)
+    token, workspace_id, accounts = prepare(args.accounts)
     headers = {"Authorization": f"Token {token}", "X-Workspace-Id": workspace_id}
+    log_dir = Path(tempfile.gettempdir())
+    phases: list[Phase] = []
     try:
-        # Warm-up: the first requests import and connect what the server uses lazily.
-        asyncio.run(run_phase(order_client, 2, 2.0, port, headers, connection_ids, 0.0))
-        cycle_before, buckets_before = server_histogram(port)
-        orders = asyncio.run(
-            run_phase(
-                order_client, args.clients, args.seconds, port, headers, connection_ids, args.rate
-            )
-        )
-        cycle_after, buckets_after = server_histogram(port)
-        tickers = asyncio.run(
-            run_phase(
-                ticker_client, args.clients, args.ticker_seconds, port, headers, connection_ids, 0.0
-            )
-        )
+        for web in (int(value) for value in args.web.split(",")):
+            phases += run_layout(web, args, headers, accounts, log_dir)
+        check_journal(phases)
+        report(phases, args)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-    placed = Order.objects.filter(pk__in=orders["ids"])
-    closed = placed.filter(status=Order.Status.CLOSED).count()
-    if closed != len(orders["ids"]) or placed.count() != len(set(orders["ids"])):
-        raise SystemExit(
-            f"journal mismatch: {len(orders['ids'])} answers, {placed.count()} rows, "
-            f"{closed} closed"
-        )
-    cycle_count = cycle_after - cycle_before
-    cycle_buckets = {b: buckets_after.get(b, 0) - buckets_before.get(b, 0) for b in buckets_after}
-
-    latencies = orders["latencies"]
-    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    print(f"# Terminal benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(
-        f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-        f"database {database}, daphne (one process), {args.clients} clients, "
-        + (f"{args.rate:g} orders/s each" if args.rate else "orders back to back")
-        + f", {args.accounts} demo account(s)\n"
-    )
-    print("| measure | value |")
-    print("|---|---:|")
-    print(f"| orders placed (201) in {orders['wall']:.1f} s | {len(latencies):,} |")
-    print(f"| orders per second | {len(latencies) / orders['wall']:.1f} |")
-    print(f"| order submit → ack p50 | {percentile(latencies, 0.50):.1f} ms |")
-    print(f"| order submit → ack p95 | {percentile(latencies, 0.95):.1f} ms |")
-    print(f"| order submit → ack p99 | {percentile(latencies, 0.99):.1f} ms |")
-    print(f"| order errors | {len(orders['errors'])} |")
-    print(
-        f"| server `order_cycle_seconds` (venue call) p50 / p95 / p99 | "
-        f"{bucket_quantile(cycle_count, cycle_buckets, 0.50)} / "
-        f"{bucket_quantile(cycle_count, cycle_buckets, 0.95)} / "
-        f"{bucket_quantile(cycle_count, cycle_buckets, 0.99)} |"
-    )
-    ticker_rate = len(tickers["latencies"]) / tickers["wall"]
-    print(f"| ticker requests per second | {ticker_rate:.0f} |")
-    print(
-        f"| ticker latency p50 / p95 | {percentile(tickers['latencies'], 0.5):.1f} / "
-        f"{percentile(tickers['latencies'], 0.95):.1f} ms |"
-    )
-    print(f"| ticker errors | {len(tickers['errors'])} |")
-    errors = orders["errors"] + tickers["errors"]
-    if errors:
-        print("\nerrors:", statistics.multimode(errors), f"({len(errors)} in all)")
-    if not args.keep:
-        # The journal rows only; the demo account keeps its (tiny) balance changes.
-        Order.objects.filter(workspace_id=workspace_id).delete()
+        if not args.keep:
+            cleanup(workspace_id)
 
 
 if __name__ == "__main__":

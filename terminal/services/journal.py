@@ -8,6 +8,7 @@ venue's copy of an order read into journal fields, and the lease on an order's s
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,8 +44,15 @@ def transition(
 
     Locks the row. A finished order keeps its status (IllegalOrderTransition for another one;
     the same status again changes nothing, as when two refreshes settle it at once). A change
-    is announced to the workspace's live listeners once it is committed, never before.
+    is announced to the workspace's live listeners once it is committed, never before. Returns
+    the order as changed; the caller's instance is left as it was.
     """
+    changes = changes or {}
+    moved = _update_if_unchanged(order, to, changes)
+    if moved is not None:
+        return _record(
+            moved, previous_status=order.status, previous_filled=order.filled, message=message
+        )
     order = Order.objects.select_for_update().get(pk=order.pk)
     previous_status, previous_filled = order.status, order.filled
     if to != order.status and to not in ALLOWED_TRANSITIONS[order.status]:
@@ -53,10 +61,40 @@ def transition(
         return order
     fields = {"status", "updated_at"}
     order.status = to
-    for name, value in (changes or {}).items():
+    for name, value in changes.items():
         setattr(order, name, value)
         fields.add(name)
     order.save(update_fields=sorted(fields))
+    return _record(
+        order, previous_status=previous_status, previous_filled=previous_filled, message=message
+    )
+
+
+def _update_if_unchanged(order: Order, to: str, changes: dict[str, Any]) -> Order | None:
+    """Apply the transition in one UPDATE if the row still has the status and fill that the
+    caller's `order` shows; the changed order, or None when the row moved on (or may have).
+
+    The common case (an order acknowledged or refreshed moments after it was read) needs no
+    locked re-read: the decision depends only on the status and the fill, and the UPDATE
+    takes the same row lock until the transaction ends. A concurrent transition waiting on
+    that lock finds the row changed and takes the locked path.
+    """
+    if order.status in TERMINAL_ORDER_STATUSES or to not in ALLOWED_TRANSITIONS[order.status]:
+        return None  # the locked path decides (and raises) on the row as it is
+    values = {**changes, "status": to, "updated_at": timezone.now()}
+    updated = Order.objects.filter(pk=order.pk, status=order.status, filled=order.filled).update(
+        **values
+    )
+    if not updated:
+        return None
+    moved = copy.copy(order)  # the caller's instance stays as it was, as after a re-read
+    for name, value in values.items():
+        setattr(moved, name, value)
+    return moved
+
+
+def _record(order: Order, *, previous_status: str, previous_filled, message: str) -> Order:
+    """The OrderEvent of a transition that changed something, and its announcement on commit."""
     if order.status != previous_status or order.filled != previous_filled or message:
         OrderEvent.objects.create(
             order=order,
