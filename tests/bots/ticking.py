@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 from bots.models import Bot, BotRun
@@ -18,6 +19,7 @@ MINUTE = 60_000
 # 2026-01-05 12:00:30 UTC: half a minute into a candle, long closed (the feed is the same
 # every time for the same minute).
 T0 = 1_767_614_430_000
+_NAMES = itertools.count(1)
 
 
 def first_candle_buy_body(symbol: str = "BTC/USDT", timeframe: str = "1m", **exit_rules) -> dict:
@@ -41,9 +43,8 @@ def buy_then_sell_body() -> dict:
 
 
 def make_bot(workspace, connection: ExchangeConnection, body: dict | None = None, **fields) -> Bot:
-    version = make_version(
-        workspace, body or first_candle_buy_body(), name=fields.pop("strategy_name", "First buy")
-    )
+    name = fields.pop("strategy_name", None) or f"First buy {next(_NAMES)}"
+    version = make_version(workspace, body or first_candle_buy_body(), name=name)
     return BotFactory(
         workspace=workspace,
         strategy_version=version,
