@@ -23,6 +23,17 @@ from workspaces.models import Membership, Role, Workspace
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last, in their collected order.
+
+    Playwright's sync API keeps an event loop running in the main thread for the rest of the
+    session once the browser has started; code that bridges to async (`async_to_sync`, as the
+    live pushes do) refuses to run beside it. Running the browser tests after everything else
+    keeps that loop away from every other test.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _media_in_a_temporary_folder(tmp_path_factory):
     """Files the tests store (datasets, results) go to a throwaway folder, never var/media."""
