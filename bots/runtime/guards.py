@@ -62,7 +62,9 @@ def runaway(run: BotRun, *, now_ms: int, placing: int) -> dict | None:
     runtime's clock (the clock a replay drives, so a fast replay is not a runaway).
     """
     since = now_ms - WINDOW_MS
-    placements = OrderIntent.objects.filter(run=run, decided_at_ms__gt=since).count()
+    placements = 0
+    if placing:
+        placements = OrderIntent.objects.filter(run=run, decided_at_ms__gt=since).count()
     cancels = OrderIntent.objects.filter(run=run, canceled_at_ms__gt=since).count()
     own = int(run.risk.get("max_orders_per_minute") or MAX_PLACEMENTS_PER_MINUTE)
     limit, limit_name = MAX_PLACEMENTS_PER_MINUTE, "runaway_placements_per_minute"

@@ -286,17 +286,31 @@ def record_refusal(intent: OrderIntent, *, code: str, message: str) -> OrderInte
 # --------------------------------------------------------------------------- settling
 
 
-def settle(run: BotRun, *, runtime: Runtime, cancel_open: bool = True) -> bool:
+def unsettled(run: BotRun) -> list[OrderIntent]:
+    """`run`'s PENDING and OPEN intents, oldest first (one indexed read; usually none)."""
+    return list(
+        OrderIntent.objects.filter(run=run, status__in=UNSETTLED).order_by("decided_at_ms", "id")
+    )
+
+
+def settle(
+    run: BotRun,
+    *,
+    runtime: Runtime,
+    cancel_open: bool = True,
+    found: list[OrderIntent] | None = None,
+) -> bool:
     """Settle `run`'s unsettled intents: send the PENDING again, end the OPEN ones.
 
     A resting (OPEN) order of an earlier candle is brought up to date from its venue and
-    canceled if it has not filled (`cancel_open`). The caller holds the run's tick lease.
-    Returns whether nothing is left unsettled.
+    canceled if it has not filled (`cancel_open`). `found` is `unsettled(run)` when the
+    caller has read it already. The caller holds the run's tick lease. Returns whether
+    nothing is left unsettled.
     """
-    unsettled = OrderIntent.objects.filter(run=run, status__in=UNSETTLED).order_by(
-        "decided_at_ms", "id"
-    )
-    for intent in unsettled:
+    found = unsettled(run) if found is None else found
+    if not found:
+        return True
+    for intent in found:
         if intent.status == Status.PENDING:
             intent = send(intent, run=run, runtime=runtime)
         if intent.status == Status.OPEN and cancel_open:

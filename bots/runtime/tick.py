@@ -50,7 +50,6 @@ from exchanges.orders import OrderSide, OrderType, market_step
 from exchanges.timeframes import TIMEFRAME_MS
 from strategies.engine import LatestSignal, Plan, compile_strategy
 from strategies.engine.fills import exit_decision, fill_exit
-from workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -180,11 +179,13 @@ def _fail(run: BotRun, code: str, message: str) -> None:
 def _tick(run: BotRun, runtime: Runtime) -> TickResult:
     run_id = str(run.pk)
     plan = plan_of(run)
-    if not intents.settle(run, runtime=runtime):
-        return TickResult(run_id, DEFERRED, detail="unsettled orders")
-    run = _load(run.pk)  # settling may have booked fills, or a stop may have come
-    if run is None or run.state != State.RUNNING:
-        return TickResult(run_id, NOT_RUNNING)
+    found = intents.unsettled(run)
+    if found:
+        if not intents.settle(run, runtime=runtime, found=found):
+            return TickResult(run_id, DEFERRED, detail="unsettled orders")
+        run = _load(run.pk)  # settling booked fills, or a stop may have come meanwhile
+        if run is None or run.state != State.RUNNING:
+            return TickResult(run_id, NOT_RUNNING)
     decided = _decide(run, plan, runtime)
     if isinstance(decided, TickResult):
         return decided
@@ -303,7 +304,13 @@ def _write(
     run_id = str(run.pk)
     decision, book = d.decision, d.book
     with transaction.atomic():
-        locked = BotRun.objects.select_for_update(skip_locked=True).filter(pk=run.pk).first()
+        # The workspace comes along for its HOLD flag, unlocked (of=self).
+        locked = (
+            BotRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("workspace")
+            .filter(pk=run.pk)
+            .first()
+        )
         if locked is None:
             return TickResult(run_id, BUSY, detail="row locked")
         if locked.state != State.RUNNING:
@@ -312,9 +319,7 @@ def _write(
             return TickResult(run_id, NOT_DUE)
         if locked.book != d.book_before:  # booked meanwhile (a lease that ran out): decide again
             return TickResult(run_id, DEFERRED, detail="book changed")
-        on_hold = Workspace.objects.filter(pk=locked.workspace_id).values_list(
-            "on_hold", flat=True
-        )[0]
+        on_hold = locked.workspace.on_hold
         events: list[RunEvent] = []
 
         def event(kind: str, message: str, **data: Any) -> None:
@@ -396,7 +401,8 @@ def _write(
                 sizing_price=d.price,
                 capped=decision.capped_from is not None,
             )
-        if trip is None:
+        if trip is None and locked.execution.get("order_type") == OrderType.LIMIT:
+            # Only resting (limit) orders are ever canceled: a market bot has no cancels.
             breaker = guards.runaway(locked, now_ms=d.now_ms, placing=0)
             if breaker is not None:  # the cancels alone
                 trip = (breaker, "Runaway breaker: too many cancels in a minute.")

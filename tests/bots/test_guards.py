@@ -160,7 +160,8 @@ def test_the_300_placements_breaker_holds_whatever_the_bot_allows(
 
 
 def test_more_than_600_cancels_a_minute_trip_the_breaker(workspace, demo_connection, runtime):
-    run = running_run(make_bot(workspace, demo_connection), now_ms=T0)
+    # Cancels come from resting limit orders (a limit bot's), canceled at the next tick.
+    run = running_run(make_bot(workspace, demo_connection, order_type="limit"), now_ms=T0)
     seed_intents(run, 601, at_ms=T0, canceled=True)
 
     tick_run(run.pk, runtime=runtime)
