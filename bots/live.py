@@ -76,7 +76,10 @@ def announce_run_changed(run: BotRun, event: RunEvent | None = None) -> None:
     """Push `run`'s current state to its workspace's and its own group; never raises.
 
     Call it on commit (`transaction.on_commit`), so only committed changes are announced.
+    A replay's run is not pushed: it is no live run, and its replay reports its own progress.
     """
+    if run.replay_id is not None:
+        return
     message = run_message(run, event)
     payload = {"run": message["run"], "event": message["event"]}
     for group in (workspace_group(run.workspace_id), run_group(run.pk)):

@@ -153,6 +153,11 @@ class BotRun(models.Model):
     book = models.JSONField(default=dict, blank=True)
     # The figures that tripped a guard (code, limit, what was measured, when): the run keeps them.
     guard = models.JSONField(default=dict, blank=True)
+    # Set on the run a replay drives over a lab dataset (bots.replays): it is no live run of
+    # the bot, so the one-active-run rule, the dispatcher, stop-all and the sweep leave it out.
+    replay = models.OneToOneField(
+        "bots.BotReplay", on_delete=models.CASCADE, null=True, blank=True, related_name="run"
+    )
     # Open time (epoch ms) of the first candle of the history the run keeps (its lookback's
     # oldest): every tick evaluates the candles from here on (docs/strategy-dsl.md §6).
     first_candle_ts = models.BigIntegerField(null=True, blank=True)
@@ -177,10 +182,10 @@ class BotRun(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             # At most one unfinished run per bot; start_run checks it under the bot's lock and
-            # the database backs the check.
+            # the database backs the check. A replay's run trades history, not the venue.
             models.UniqueConstraint(
                 fields=["bot"],
-                condition=~Q(state__in=TERMINAL_RUN_STATES),
+                condition=~Q(state__in=TERMINAL_RUN_STATES) & Q(replay__isnull=True),
                 name="bot_run_one_active",
             ),
             models.CheckConstraint(
@@ -347,3 +352,168 @@ class RunEquityPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ts}: {self.equity}"
+
+
+class BotReplay(models.Model):
+    """A bot's strategy version replayed over a lab dataset through the live tick (bots.replays).
+
+    The run it drives (`run`, a BotRun with `replay` set) trades on a venue of its own that
+    fills at the next candle's open, so its trades are the lab backtest's for the same version,
+    dataset, `initial_cash`, `fee_bps` and `slippage_bps` (the bot's execution slippage), and
+    `inputs_sha256` is the lab's hash of those inputs. `metrics` are the backtest's metrics.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"  # accepted; waiting for a worker on the lab queue
+        RUNNING = "running"  # a worker is ticking the dataset candle by candle; see progress
+        SUCCEEDED = "succeeded"  # metrics and trades are saved
+        FAILED = "failed"  # stopped with a readable error; no trades are kept
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="bot_replays"
+    )
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="replays")
+    # The bot's version when the replay was asked for (the bot may pin another one later).
+    strategy_version = models.ForeignKey(
+        "strategies.StrategyVersion", on_delete=models.RESTRICT, related_name="bot_replays"
+    )
+    dataset = models.ForeignKey("lab.Dataset", on_delete=models.PROTECT, related_name="replays")
+    initial_cash = models.DecimalField(max_digits=24, decimal_places=8)
+    fee_bps = models.DecimalField(max_digits=10, decimal_places=4)
+    slippage_bps = models.DecimalField(max_digits=10, decimal_places=4)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent of the candles ticked
+    error = models.CharField(max_length=1000, blank=True)  # readable, never a traceback
+    metrics = models.JSONField(default=dict, blank=True)  # lab.simulator.Metrics.as_dict()
+    final_equity = models.DecimalField(max_digits=30, decimal_places=8, null=True, blank=True)
+    rejected_orders = models.PositiveIntegerField(default=0)  # entries that could not buy a step
+    open_position = models.JSONField(null=True, blank=True)  # as a backtest's, or null
+    inputs_sha256 = models.CharField(max_length=64, db_index=True)
+    engine_version = models.CharField(max_length=32)
+    request_id = models.CharField(max_length=128, blank=True)  # of the request that asked for it
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Moved on by every progress report: a running replay whose worker died stops moving.
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="bot_replay_progress_percent"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bot", "-created_at"], name="bot_replay_bot_created"),
+            models.Index(fields=["status", "updated_at"], name="bot_replay_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Replay {str(self.pk)[:8]} of {self.bot} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class ReplayTrade(models.Model):
+    """A closed round trip of a replay, in the shape of the lab's `BacktestTrade`.
+
+    Written from the run's fill events (bots.selectors.run_trades) when the replay succeeds;
+    `seq` numbers them from 1 in time order.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    replay = models.ForeignKey(BotReplay, on_delete=models.CASCADE, related_name="trades")
+    seq = models.PositiveIntegerField()
+    entry_time = models.DateTimeField()
+    exit_time = models.DateTimeField()
+    entry_price = models.DecimalField(max_digits=30, decimal_places=8)
+    exit_price = models.DecimalField(max_digits=30, decimal_places=8)
+    amount = models.DecimalField(max_digits=38, decimal_places=18)
+    fees = models.DecimalField(max_digits=30, decimal_places=8)
+    pnl = models.DecimalField(max_digits=30, decimal_places=8)
+    pnl_pct = models.DecimalField(max_digits=20, decimal_places=8)
+    exit_reason = models.CharField(max_length=16)  # lab.models.BacktestTrade.ExitReason
+
+    class Meta:
+        ordering = ["replay", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["replay", "seq"], name="replay_trade_unique_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Trade {self.seq} of replay {self.replay_id}"
+
+
+class PaperBalance(models.Model):
+    """One asset of a paper run's account (bots.runtime.paper): what its orders may spend.
+
+    Opened on the run's first use with PAPER_STARTING_BALANCE of the symbol's quote currency;
+    `used` is what resting limit orders hold.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(BotRun, on_delete=models.CASCADE, related_name="paper_balances")
+    asset = models.CharField(max_length=16)
+    free = models.DecimalField(default=0, **_AMOUNT)
+    used = models.DecimalField(default=0, **_AMOUNT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "asset"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "asset"], name="paper_balance_one_per_asset"),
+            models.CheckConstraint(
+                condition=Q(free__gte=0) & Q(used__gte=0), name="paper_balance_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset}: {self.free} free, {self.used} used"
+
+
+class PaperOrder(models.Model):
+    """An order of a paper run, as its paper venue keeps it (the exchange never sees it).
+
+    Filled by the demo exchange's rules at the exchange's prices; `client_order_id` is the
+    journal's, so a retry finds the order instead of placing another.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(BotRun, on_delete=models.CASCADE, related_name="paper_orders")
+    client_order_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=40)
+    side = models.CharField(max_length=4)  # exchanges.orders.OrderSide
+    type = models.CharField(max_length=8)  # exchanges.orders.OrderType
+    amount = models.DecimalField(**_AMOUNT)
+    price = models.DecimalField(null=True, blank=True, **_AMOUNT)  # a limit's price
+    status = models.CharField(max_length=16, default="open")  # exchanges.orders.OrderStatus
+    filled = models.DecimalField(default=0, **_AMOUNT)
+    average = models.DecimalField(null=True, blank=True, **_AMOUNT)
+    fee = models.DecimalField(null=True, blank=True, **_AMOUNT)
+    fee_currency = models.CharField(max_length=16, blank=True)
+    # What a resting order holds back until it fills or is canceled (cost + fee, or the amount).
+    reserved = models.DecimalField(default=0, **_AMOUNT)
+    reserved_asset = models.CharField(max_length=16, blank=True)
+    created_ms = models.BigIntegerField()  # epoch ms, the runtime's clock
+    # A resting order has been checked against the exchange's prices up to here (epoch ms).
+    checked_until_ms = models.BigIntegerField()
+    filled_ms = models.BigIntegerField(null=True, blank=True)
+    canceled_ms = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "created_ms", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "client_order_id"], name="paper_order_unique_client_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"paper {self.side} {self.amount} {self.symbol} ({self.status})"

@@ -31,8 +31,9 @@ LAST_RUN_FIELDS = (
 def with_active_run(queryset: QuerySet[Bot]) -> QuerySet[Bot]:
     """`queryset` with each bot's unfinished run annotated as `active_run_id`/`active_run_state`,
     and its latest run's LAST_RUN_FIELDS as `last_run_<field>` (None without runs)."""
-    active = BotRun.objects.filter(bot=OuterRef("pk"), state__in=ACTIVE_RUN_STATES)
-    latest = BotRun.objects.filter(bot=OuterRef("pk")).order_by("-created_at", "-id")
+    live = BotRun.objects.filter(bot=OuterRef("pk"), replay__isnull=True)  # no replay's run
+    active = live.filter(state__in=ACTIVE_RUN_STATES)
+    latest = live.order_by("-created_at", "-id")
     return queryset.annotate(
         active_run_id=Subquery(active.values("pk")[:1]),
         active_run_state=Subquery(active.values("state")[:1]),
@@ -53,13 +54,19 @@ def bot_queryset() -> QuerySet[Bot]:
 
 
 def active_run(*, bot: Bot) -> BotRun | None:
-    """The bot's unfinished run (at most one exists), or None."""
-    return BotRun.objects.filter(bot=bot, state__in=ACTIVE_RUN_STATES).first()
+    """The bot's unfinished run (at most one exists), or None. A replay's run is not one."""
+    return BotRun.objects.filter(bot=bot, state__in=ACTIVE_RUN_STATES, replay__isnull=True).first()
 
 
 def run_queryset() -> QuerySet[BotRun]:
     """Every run with what the API renders, newest first."""
-    return BotRun.objects.select_related(*_RUN_RELATED).order_by("-created_at", "-id")
+    # A replay's run is the replay's (bots.replays): the runs API, its tasks and the reconcile
+    # pass never see it.
+    return (
+        BotRun.objects.filter(replay__isnull=True)
+        .select_related(*_RUN_RELATED)
+        .order_by("-created_at", "-id")
+    )
 
 
 def runs(*, bot: Bot) -> QuerySet[BotRun]:
@@ -75,7 +82,7 @@ def run(*, run_id) -> BotRun | None:
 def active_runs(*, workspace: Workspace) -> QuerySet[BotRun]:
     """The workspace's unfinished runs, oldest first."""
     return (
-        BotRun.objects.filter(workspace=workspace, state__in=ACTIVE_RUN_STATES)
+        BotRun.objects.filter(workspace=workspace, state__in=ACTIVE_RUN_STATES, replay__isnull=True)
         .select_related("bot")
         .order_by("created_at", "id")
     )
@@ -84,7 +91,7 @@ def active_runs(*, workspace: Workspace) -> QuerySet[BotRun]:
 def overdue_runs(*, started_before: datetime) -> QuerySet[BotRun]:
     """RUNNING runs that became RUNNING before `started_before`, oldest first."""
     return BotRun.objects.filter(
-        state=BotRun.State.RUNNING, started_at__lt=started_before
+        state=BotRun.State.RUNNING, started_at__lt=started_before, replay__isnull=True
     ).order_by("started_at", "id")
 
 
@@ -106,7 +113,8 @@ def due_runs(*, now_ms: int) -> QuerySet[BotRun]:
     for timeframe, span in TIMEFRAME_MS.items():
         due |= Q(timeframe=timeframe, last_candle_ts__lt=now_ms // span * span - span)
     return (
-        BotRun.objects.filter(state=BotRun.State.RUNNING)
+        # A replay's run is ticked by its replay, never dispatched.
+        BotRun.objects.filter(state=BotRun.State.RUNNING, replay__isnull=True)
         .filter(due)
         .filter(Q(tick_lease_until__isnull=True) | Q(tick_lease_until__lt=timezone.now()))
         .order_by("last_candle_ts", "id")

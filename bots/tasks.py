@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task, signals
 
-from bots import selectors, services
+from bots import replays, selectors, services
 from bots.runtime import dispatch
 from bots.runtime.tick import tick_run
 
@@ -75,6 +75,21 @@ def tick_runs_task(run_ids: list[str], dispatch_token: str | None = None) -> Non
             tick_run(run_id, dispatch_token=dispatch_token)
         except Exception:
             logger.exception("run.tick_crashed", extra={"run_id": run_id})
+
+
+# A replay runs on the lab queue (config/celery.py routes it there): it ticks a whole dataset,
+# minutes of research work that must never delay a live run's tick. Not acks_late and never
+# retried, like a backtest: the replay is claimed (queued → running) under a row lock, so a
+# redelivered message finds it running and does nothing, and a crash fails it ("run again").
+@shared_task(name="bots.run_replay", ignore_result=True)
+def run_replay_task(replay_id: str) -> None:
+    replays.run_replay(replay_id=replay_id)
+
+
+# Beat, every minute: replays whose worker died or whose message was lost end failed.
+@shared_task(name="bots.fail_stale_replays", ignore_result=True)
+def fail_stale_replays_task() -> None:
+    replays.fail_stale_replays()
 
 
 # On worker start (below) and from beat every BOT_RECONCILE_SECONDS: orders a crash left

@@ -23,6 +23,9 @@ app.autodiscover_tasks()
 # deploy/): bot ticks must never wait behind a long backtest or an import.
 WORKER_QUEUES = ("default", "ticks", "lab")
 app.conf.task_routes = {
+    # A replay ticks a whole dataset through the runtime (minutes): research work, like a
+    # backtest, that must not hold the ticks queue. An exact name wins over the patterns.
+    "bots.run_replay": {"queue": "lab"},
     "bots.*": {"queue": "ticks"},
     "lab.*": {"queue": "lab"},
 }
@@ -51,6 +54,13 @@ app.conf.beat_schedule = {
     # it; a minute is fine-grained next to LAB_STALE_RUNNING_SECONDS and LAB_STALE_QUEUED_SECONDS.
     "lab-fail-stale-backtests": {
         "task": "lab.fail_stale_backtests",
+        "schedule": schedule(60.0),
+        "options": {"expires": 55},
+    },
+    # The same for bot replays (bots.replays.fail_stale_replays): a replay moves its heartbeat
+    # every few seconds, so a minute's sweep against LAB_STALE_RUNNING_SECONDS is plenty.
+    "bots-fail-stale-replays": {
+        "task": "bots.fail_stale_replays",
         "schedule": schedule(60.0),
         "options": {"expires": 55},
     },

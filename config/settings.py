@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -384,6 +385,12 @@ BOT_DISPATCH_SECONDS = env.float("BOT_DISPATCH_SECONDS", default=1.0)
 BOT_TICK_BATCH_SIZE = env.int("BOT_TICK_BATCH_SIZE", default=200)
 BOT_TICK_LEASE_SECONDS = env.int("BOT_TICK_LEASE_SECONDS", default=30)
 BOT_RECONCILE_SECONDS = env.int("BOT_RECONCILE_SECONDS", default=10)
+# A replay (bots.replays) ticks every candle of a dataset through the live runtime, a few
+# milliseconds each: BOT_REPLAY_MAX_CANDLES bounds it to minutes (backtests take longer
+# histories). A paper run's account opens with PAPER_STARTING_BALANCE of its symbol's quote
+# currency (USDT …), the demo exchange's starting balance.
+BOT_REPLAY_MAX_CANDLES = env.int("BOT_REPLAY_MAX_CANDLES", default=20_000)
+PAPER_STARTING_BALANCE = env("PAPER_STARTING_BALANCE", cast=Decimal, default=Decimal(10_000))
 
 # --- production hardening --------------------------------------------------------------------
 if PRODUCTION:

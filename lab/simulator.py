@@ -41,6 +41,7 @@ __all__ = [
     "Metrics",
     "OpenPosition",
     "Trade",
+    "metrics_of",
     "simulate",
 ]
 
@@ -326,7 +327,7 @@ def _report(
         engine_version=ENGINE_VERSION,
         initial_cash=_round(cash0),
         final_equity=_round(final),
-        metrics=_metrics(trades, equity, units, cash0, final, timeframe_ms),
+        metrics=_metrics([t.pnl for t in trades], equity, units, cash0, final, timeframe_ms),
         trades=tuple(trades),
         equity_ts=c.ts.astype(np.int64),
         equity=np.round(equity, 8),
@@ -366,8 +367,28 @@ def _trades(book: _Book, c: Candles, step_dec: Decimal) -> list[Trade]:
     ]
 
 
+def metrics_of(
+    *,
+    pnls: list[float],
+    equity: np.ndarray,
+    units: np.ndarray,
+    initial_cash: float | int | str | Decimal,
+    timeframe: str,
+) -> Metrics:
+    """The report metrics of a walk over a dataset that was not made by ``simulate``.
+
+    ``pnls`` are the closed trades' pnl as ``Trade.pnl`` holds it (rounded to 8 decimals);
+    ``equity`` is unrounded, one per candle at its close, and ``units`` the amount steps held
+    at each close. A bot's replay, which walks a dataset candle by candle through the tick,
+    reports its metrics through here: the same definitions by the same operations.
+    """
+    cash0 = fills.checked_number(initial_cash, "initial_cash", positive=True)
+    final = float(equity[-1]) if equity.size else cash0
+    return _metrics(list(pnls), equity, units, cash0, final, float(TIMEFRAME_MS[timeframe]))
+
+
 def _metrics(
-    trades: list[Trade],
+    pnls: list[float],
     equity: np.ndarray,
     units: np.ndarray,
     cash0: float,
@@ -375,7 +396,6 @@ def _metrics(
     timeframe_ms: float,
 ) -> Metrics:
     rows = equity.size
-    pnls = [t.pnl for t in trades]
     wins = sum(1 for p in pnls if p > 0)
     gross_profit = math.fsum(p for p in pnls if p > 0)
     gross_loss = -math.fsum(p for p in pnls if p < 0)
@@ -396,9 +416,9 @@ def _metrics(
     return Metrics(
         net_pnl=_round(final - cash0),
         net_pnl_pct=_round((final - cash0) / cash0 * 100.0),
-        win_rate=_round(wins / len(trades) * 100.0) if trades else 0.0,
+        win_rate=_round(wins / len(pnls) * 100.0) if pnls else 0.0,
         max_drawdown_pct=_round(max_dd),
-        trades=len(trades),
+        trades=len(pnls),
         profit_factor=_round(gross_profit / gross_loss) if gross_loss > 0 else None,
         sharpe=_round(sharpe),
         exposure_pct=_round(float(np.count_nonzero(units)) / rows * 100.0) if rows else 0.0,

@@ -14,6 +14,7 @@ from typing import Any
 from config.live import announce
 from terminal.api.serializers import OrderSerializer
 from terminal.models import Order
+from terminal.selectors import is_simulated
 
 ORDER_CHANGED = "order.changed"
 
@@ -29,5 +30,10 @@ def order_message(order: Order) -> dict[str, Any]:
 
 
 def announce_order_changed(order: Order) -> bool:
-    """Push `order` to its workspace's group; never raises (call it on commit)."""
+    """Push `order` to its workspace's group; never raises (call it on commit).
+
+    A paper or replay run's order is not pushed: the terminal's lists leave it out.
+    """
+    if is_simulated(order):
+        return False
     return announce(orders_group(order.workspace_id), ORDER_CHANGED, order_message(order))
