@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from exchanges.timeframes import TIMEFRAME_MS
 from strategies import services as strategy_services
 from strategies.dsl import examples
-from exchanges.timeframes import TIMEFRAME_MS
 from tests.conftest import _member
 from tests.factories import BacktestFactory, ExchangeConnectionFactory
 from tests.helpers import log_in
