@@ -6,3 +6,9 @@ class BotsConfig(AppConfig):
 
     name = "bots"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from bots.metrics import RunStateCollector
+        from config.metrics import register_scrape_collector
+
+        register_scrape_collector(RunStateCollector())

@@ -8,12 +8,14 @@ stop or tick.
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task, signals
 
-from bots import replays, selectors, services
+from bots import metrics, replays, selectors, services
 from bots.runtime import dispatch
 from bots.runtime.tick import tick_run
+from exchanges import epoch
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +73,19 @@ def dispatch_ticks_task() -> None:
 @shared_task(name="bots.tick_runs", ignore_result=True, time_limit=240)
 def tick_runs_task(run_ids: list[str], dispatch_token: str | None = None) -> None:
     for run_id in run_ids:
+        started = time.perf_counter()
         try:
-            tick_run(run_id, dispatch_token=dispatch_token)
+            result = tick_run(run_id, dispatch_token=dispatch_token)
         except Exception:
             logger.exception("run.tick_crashed", extra={"run_id": run_id})
+            metrics.observe_tick(metrics.ERROR, seconds=time.perf_counter() - started)
+            continue
+        metrics.observe_tick(
+            result.outcome,
+            seconds=time.perf_counter() - started,
+            close_ms=result.close_ms,
+            done_ms=epoch.now_ms(),
+        )
 
 
 # A replay runs on the lab queue (config/celery.py routes it there): it ticks a whole dataset,

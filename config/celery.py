@@ -138,3 +138,21 @@ def _clear_context(**_kwargs):
     from config import context
 
     context.clear()
+
+
+@signals.worker_process_shutdown.connect
+def _drop_live_gauges_of_ended_pool_process(pid=None, **_kwargs):
+    """A pool process that exits drops its live gauges from the merged metrics; what it
+    counted stays in the host's totals (config/multiprocess.py)."""
+    from config import metrics
+
+    metrics.mark_process_dead(pid or os.getpid())
+
+
+@signals.worker_ready.connect
+def _serve_worker_metrics(**_kwargs):
+    """On a worker host without the web, the worker serves the host's merged metrics."""
+    if settings.WORKER_METRICS_PORT:
+        from config import metrics
+
+        metrics.serve_worker_metrics(settings.WORKER_METRICS_PORT)

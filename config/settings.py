@@ -8,15 +8,18 @@ mandatory.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import environ
 
-from config import embedded
+from config import embedded, multiprocess
 from config.redis_urls import CACHE_DB_OFFSET, CHANNELS_DB_OFFSET, celery_broker_url, with_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,6 +32,23 @@ BOTMARKET_ENV = env.str("BOTMARKET_ENV", default="development")
 PRODUCTION = BOTMARKET_ENV == "production"
 TESTING = "pytest" in sys.modules or env.bool("BOTMARKET_TESTING", default=False)
 VAR_DIR = Path(env.str("BOTMARKET_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --- metrics ---------------------------------------------------------------------------------
+# prometheus_client's multiprocess mode (config/multiprocess.py): every process of a host (web,
+# workers and their pool processes, beat) writes its metrics to files in this folder, and
+# /metrics merges them. Set before anything imports prometheus_client. Each test process gets
+# a folder of its own (the workers it starts inherit it through the environment), so tests
+# never count what another test session's workers did.
+if TESTING:
+    METRICS_DIR = Path(tempfile.mkdtemp(prefix="botmarket-metrics-"))
+    atexit.register(shutil.rmtree, METRICS_DIR, ignore_errors=True)
+else:
+    METRICS_DIR = Path(env.str(multiprocess.ENV, default=str(VAR_DIR / "metrics")))
+multiprocess.prepare(METRICS_DIR)
+# The worker-side exporter of a host without the web (deploy/docker-compose.yml): a worker's
+# main process serves the merged metrics of its host on this port; 0 = off (the web's
+# /metrics already merges the workers on its own host).
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from config import metrics as config_metrics
 from status import views as status_views
 
 api_v1 = [
@@ -22,7 +23,7 @@ urlpatterns = [
     path("api/health", status_views.health, name="api-health"),
     path("ready", status_views.ready, name="ready"),
     path("live-readiness", status_views.ready, name="live-readiness"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", config_metrics.metrics_view, name="metrics"),  # every process of the host
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -20,7 +20,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from bots import services
+from django.db import transaction
+
+from bots import metrics, services
 from bots.models import BotRun, OrderIntent, RunEvent
 from bots.runtime.book import Book
 from workspaces.services import record_audit
@@ -108,4 +110,5 @@ def trip(run: BotRun, *, figures: dict[str, Any], message: str) -> tuple[BotRun,
         target=failed,
         details={"bot_id": str(failed.bot_id), **figures},
     )
+    transaction.on_commit(lambda: metrics.GUARD_TRIPS.labels(code=code).inc())
     return failed, [event]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from bots import metrics
 from bots.live import announce_run_changed
 from bots.models import BotRun, OrderIntent, RunEvent
 from bots.runtime.book import Book, venue_fill
@@ -143,13 +144,17 @@ def send(intent: OrderIntent, *, run: BotRun, runtime: Runtime) -> OrderIntent:
             gateway=runtime.venue.gateway,
         )
     except TRANSIENT as problem:
+        metrics.count_order(run, metrics.UNKNOWN)
         logger.warning(
             "run.order_unsettled",
             extra={"run_id": str(run.pk), "intent_id": str(intent.pk), "code": problem.code},
         )
         return intent
     except Problem as problem:
+        metrics.count_order(run, metrics.REJECTED)
         return record_refusal(intent, code=error_code_of(problem), message=problem.detail_text)
+    refused = placement.order.status == Order.Status.REJECTED
+    metrics.count_order(run, metrics.REJECTED if refused else metrics.PLACED)
     fault_point(AFTER_ACK)
     return record_order(intent, placement.order)
 

@@ -82,6 +82,7 @@ class TickResult:
     outcome: str
     candle_ts: int | None = None
     detail: str = ""
+    close_ms: int | None = None  # when the acted-on candle closed (its lag is measured from)
 
 
 @dataclass
@@ -196,7 +197,8 @@ def _tick(run: BotRun, runtime: Runtime) -> TickResult:
         fault_point(AFTER_JOURNAL)
     for intent in written:
         intents.send(intent, run=run, runtime=runtime)
-    return TickResult(run_id, ACTED, candle_ts=decided.through)
+    span = TIMEFRAME_MS[run.timeframe or plan.timeframe]
+    return TickResult(run_id, ACTED, candle_ts=decided.through, close_ms=decided.through + span)
 
 
 def _decide(run: BotRun, plan: Plan, runtime: Runtime) -> _Decided | TickResult:
