@@ -25,6 +25,7 @@ LAST_RUN_FIELDS = (
     "unrealized_pnl",
     "started_at",
     "ended_at",
+    "updated_at",
 )
 
 

@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("terminal.urls")),
     path("", include("strategies.urls")),
     path("", include("lab.urls")),
+    path("", include("bots.urls")),
 ]
 
 if settings.DEBUG:

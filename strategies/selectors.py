@@ -50,3 +50,12 @@ def versions(*, strategy: Strategy) -> QuerySet[StrategyVersion]:
 def version(*, strategy: Strategy, number: int) -> StrategyVersion | None:
     """Version `number` of the strategy, or None."""
     return strategy.versions.select_related("created_by").filter(number=number).first()
+
+
+def workspace_versions(*, workspace: Workspace) -> QuerySet[StrategyVersion]:
+    """Every version of the workspace's strategies, by strategy name, newest version first."""
+    return (
+        StrategyVersion.objects.filter(strategy__workspace=workspace)
+        .select_related("strategy")
+        .order_by("strategy__name", "strategy_id", "-number")
+    )

@@ -142,6 +142,9 @@ class LastRunSerializer(serializers.Serializer):
     unrealized_pnl = PlainDecimalField()
     started_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(
+        help_text="When the run last changed: a live push older than this is stale."
+    )
 
 
 class BotSerializer(serializers.ModelSerializer):
