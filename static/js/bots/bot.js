@@ -78,6 +78,24 @@
     $("stop-button").disabled = !stoppable;
   }
 
+  /* A tick that decides nothing (flat, no signal) moves the book's mark and the last candle but
+     pushes nothing: while the run is RUNNING, read it once per candle, a few seconds after the
+     close (when the tick has run). */
+  let candleTimer = null;
+  function scheduleCandleRead() {
+    clearTimeout(candleTimer);
+    const run = S.run;
+    const span = run && run.strategy && BM.config.timeframes[run.strategy.timeframe];
+    if (!run || run.state !== "RUNNING" || !span) return;
+    const generation = S.generation;
+    const wait = span - (Date.now() % span) + 5000;
+    candleTimer = setTimeout(async function () {
+      if (generation !== S.generation) return;
+      try { applyRun(await BM.api("GET", "/api/v1/runs/" + run.id)); } catch (err) { /* the next candle tries again */ }
+      scheduleCandleRead();
+    }, wait);
+  }
+
   function applyRun(run) {
     if (!S.run || S.run.id !== run.id) return;
     if (S.run.updated_at && Date.parse(run.updated_at) < Date.parse(S.run.updated_at)) return;  // stale
@@ -85,6 +103,7 @@
     if (isActive(S.run)) S.activeRunId = S.run.id;
     else if (S.activeRunId === S.run.id) S.activeRunId = null;
     renderRun();
+    scheduleCandleRead();
     const listed = S.runs.find(function (r) { return r.id === run.id; });
     if (listed) {
       Object.assign(listed, run);
@@ -335,6 +354,7 @@
     else if (S.activeRunId === run.id) S.activeRunId = null;
     renderRun();
     renderRuns();
+    scheduleCandleRead();
     if (run.last_candle_ts !== S.lastCandle || !priceChart) refreshCharts();
   }
 

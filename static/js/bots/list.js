@@ -72,14 +72,34 @@
   async function sync() {
     try {
       const items = await BM.fetchAll("/api/v1/bots?page_size=500");
+      const before = new Map(bots);
       bots.clear();
-      items.forEach(function (bot) { bots.set(bot.id, bot); });
+      items.forEach(function (bot) {
+        // A push that arrived while this read was on its way may be newer than what it read.
+        const known = before.get(bot.id);
+        if (known && known.last_run && bot.last_run && known.last_run.id === bot.last_run.id &&
+            Date.parse(known.last_run.updated_at) > Date.parse(bot.last_run.updated_at)) {
+          bot.last_run = known.last_run;
+          bot.active_run = known.active_run;
+        }
+        bots.set(bot.id, bot);
+      });
       render();
     } catch (err) {
       table.hidden = true;
       BM.state(stateBox, "error", T.error + " " + err.message);
       throw err;
     }
+  }
+
+  /* A tick that decides nothing moves a run's mark but pushes nothing: while a bot runs, read
+     the list again once a minute, a few seconds after each 1m close (the shortest timeframe). */
+  const MINUTE = 60000;
+  function scheduleMinuteRead() {
+    setTimeout(function () {
+      const running = Array.from(bots.values()).some(function (b) { return b.last_run && b.last_run.state === "RUNNING"; });
+      (running ? sync() : Promise.resolve()).catch(function () {}).then(scheduleMinuteRead);
+    }, MINUTE - (Date.now() % MINUTE) + 5000);
   }
 
   /* ------------------------------------------------------------------ the stream: hints */
@@ -201,4 +221,5 @@
   loadConnections()
     .catch(function () { /* names are a nicety: the table shows "—" without them */ })
     .then(startStream);
+  scheduleMinuteRead();
 })();
