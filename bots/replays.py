@@ -78,7 +78,7 @@ class ReplayFailure(Exception):
 def replay_queryset() -> QuerySet[BotReplay]:
     """Every replay with what the API renders, newest first (the API scopes it)."""
     return BotReplay.objects.select_related(
-        "bot", "dataset", "strategy_version__strategy", "created_by"
+        "bot", "dataset", "strategy_version__strategy", "created_by", "run"
     ).order_by("-created_at", "-id")
 
 
@@ -109,6 +109,8 @@ def _check_dataset(bot: Bot, dataset: Dataset) -> None:
             f"The dataset holds {dataset.symbol} {dataset.timeframe} candles; the bot's "
             f"strategy trades {wanted[0]} {wanted[1]}.",
         )
+    if not dataset.rows or dataset.start_ts is None or dataset.end_ts is None:
+        raise ValidationProblem.at("/dataset", "The dataset holds no candles.")
     span = TIMEFRAME_MS[dataset.timeframe]
     start, end = ms_from_datetime(dataset.start_ts), ms_from_datetime(dataset.end_ts)
     # The tick finds a run's newest candle on the UTC grid of its timeframe, as exchanges

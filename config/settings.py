@@ -314,6 +314,8 @@ SPECTACULAR_SETTINGS = {
         "ConnectionModeEnum": "exchanges.models.ExchangeConnection.Mode",
         "BotModeEnum": "bots.api.serializers.MODES",
         "OrderTypeEnum": "bots.models.Bot.OrderType",
+        # Backtests and bot replays share their statuses (queued, running, succeeded, failed).
+        "ResearchStatusEnum": "lab.models.Backtest.Status",
     },
 }
 

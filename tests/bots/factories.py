@@ -11,8 +11,13 @@ from decimal import Decimal
 import factory
 from factory.django import DjangoModelFactory
 
-from bots.models import Bot, BotRun, RunEvent
-from tests.factories import ExchangeConnectionFactory, StrategyVersionFactory, WorkspaceFactory
+from bots.models import Bot, BotReplay, BotRun, RunEvent
+from tests.factories import (
+    DatasetFactory,
+    ExchangeConnectionFactory,
+    StrategyVersionFactory,
+    WorkspaceFactory,
+)
 
 
 class BotFactory(DjangoModelFactory):
@@ -55,6 +60,27 @@ class BotRunFactory(DjangoModelFactory):
     execution = factory.LazyAttribute(lambda run: run.bot.execution())
     close_on_stop = factory.SelfAttribute("bot.close_on_stop")
     state = BotRun.State.QUEUED
+    created_by = factory.SelfAttribute("workspace.created_by")
+
+
+class BotReplayFactory(DjangoModelFactory):
+    """A queued replay of a bot of its own workspace over a dataset row of that workspace.
+
+    The dataset has no candle file (DatasetFactory): for scoping and reading, not for running.
+    """
+
+    class Meta:
+        model = BotReplay
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    bot = factory.SubFactory(BotFactory, workspace=factory.SelfAttribute("..workspace"))
+    strategy_version = factory.SelfAttribute("bot.strategy_version")
+    dataset = factory.SubFactory(DatasetFactory, workspace=factory.SelfAttribute("..workspace"))
+    initial_cash = Decimal("10000")
+    fee_bps = Decimal("10")
+    slippage_bps = factory.LazyAttribute(lambda replay: Decimal(replay.bot.slippage_bps))
+    inputs_sha256 = "0" * 64
+    engine_version = "test"
     created_by = factory.SelfAttribute("workspace.created_by")
 
 
