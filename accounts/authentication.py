@@ -40,13 +40,13 @@ class TokenAuthentication(KnoxTokenAuthentication):
             raise exceptions.AuthenticationFailed(invalid) from None
         # A lookup by digest, not knox's loop over the tokens sharing a prefix: the digest is a
         # SHA-512 of the secret, so its comparison in the index reveals nothing usable.
-        auth_token = (
-            AuthToken.objects.select_related("user")
-            .filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()), digest=digest)
-            .first()
-        )
-        if auth_token is None:
-            raise exceptions.AuthenticationFailed(invalid)
+        # The digest is the primary key: one row at most, no ORDER BY (as `first()` would add).
+        try:
+            auth_token = AuthToken.objects.select_related("user").get(
+                Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()), digest=digest
+            )
+        except AuthToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed(invalid) from None
         if knox_settings.AUTO_REFRESH and auth_token.expiry:
             self.renew_token(auth_token)
         return self.validate_user(auth_token)

@@ -167,30 +167,51 @@ def _ensure_accounts(connection: ExchangeConnection, assets: Iterable[str]) -> N
     DemoBalance.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+class _BalancesMissing(Exception):
+    """Some balance rows a transaction needs do not exist yet (see `_balance_transaction`)."""
+
+    def __init__(self, connection: ExchangeConnection, assets: list[str]):
+        super().__init__(assets)
+        self.connection = connection
+        self.assets = assets
+
+
 def _locked_balances(
     connection: ExchangeConnection, assets: Iterable[str]
 ) -> dict[str, DemoBalance]:
-    """The balance rows of `assets`, created if missing and locked until the transaction ends.
+    """The balance rows of `assets`, locked until the transaction ends, in one statement in
+    asset order; _BalancesMissing when some do not exist yet.
 
-    Missing rows are created before anything is locked, then every row is locked in one
-    statement in asset order. Creating a row while already holding another one's lock (and
-    locking the rest afterwards) is what deadlocked concurrent first buys of a coin: the second
-    lock was taken out of asset order, against a transaction that locked both in order.
+    Missing rows are never created here, while this transaction may hold other rows' locks:
+    creating a row while holding another one's lock (and locking the rest afterwards) is what
+    deadlocked concurrent first buys of a coin, against a transaction that locked both in
+    order. `_balance_transaction` creates them outside the transaction and runs it again.
     """
     assets = sorted(set(assets))
-    present = set(
-        DemoBalance.objects.filter(connection=connection, asset__in=assets).values_list(
-            "asset", flat=True
-        )
-    )
-    if len(present) < len(assets):  # first use of an asset (or of the account)
-        _ensure_accounts(connection, [asset for asset in assets if asset not in present])
-    rows = (
-        DemoBalance.objects.select_for_update()
+    rows = {
+        row.asset: row
+        for row in DemoBalance.objects.select_for_update()
         .filter(connection=connection, asset__in=assets)
         .order_by("asset")
-    )
-    return {row.asset: row for row in rows}
+    }
+    if len(rows) < len(assets):  # first use of an asset (or of the account)
+        raise _BalancesMissing(connection, [asset for asset in assets if asset not in rows])
+    return rows
+
+
+def _balance_transaction(work: Callable[[], Any]) -> Any:
+    """`work()` in a transaction; if it met missing balance rows, create them and run it again.
+
+    The rolled-back attempt releases every lock it took, so the rows are created holding none,
+    and the second attempt finds all of them (rows are never deleted but with the connection).
+    """
+    try:
+        with transaction.atomic():
+            return work()
+    except _BalancesMissing as missing:
+        _ensure_accounts(missing.connection, missing.assets)
+    with transaction.atomic():
+        return work()
 
 
 def _save(*balances: DemoBalance) -> None:
@@ -383,8 +404,9 @@ class DemoGateway(Gateway):
             )
         now = self._clock()
         try:
-            with transaction.atomic():
-                order = self._place(instrument, type, side, amount, price, client_order_id, now)
+            order = _balance_transaction(
+                lambda: self._place(instrument, type, side, amount, price, client_order_id, now)
+            )
         except IntegrityError:
             # A concurrent call with the same client order id won the insert: return its order.
             order = self._by_client_order_id(client_order_id)
@@ -402,13 +424,36 @@ class DemoGateway(Gateway):
         client_order_id: str,
         now: int,
     ) -> DemoOrder:
-        """Place (and maybe fill) one order; the caller holds the transaction."""
+        """Place (and maybe fill) one order; the caller holds the transaction.
+
+        The same client order id never makes two orders: the unique constraint refuses the
+        insert of a second one (create_order then answers the first), and a refusal here is
+        answered with the first order instead when there is one, as a retry expects even
+        after the first spent the funds. Nothing is written before the checks pass, and the
+        lookup runs only for a refusal, after the balance locks: a twin that held them has
+        committed its order by then.
+        """
         balances = _locked_balances(self.connection, [instrument.base, instrument.quote])
-        # Under the balance locks, so a concurrent twin has either committed its order (found
-        # here) or not started yet: the same id never makes two orders.
-        existing = self._by_client_order_id(client_order_id)
-        if existing is not None:
-            return existing
+        try:
+            return self._open(instrument, type, side, amount, price, client_order_id, now, balances)
+        except (InvalidOrder, InsufficientFunds):
+            existing = self._by_client_order_id(client_order_id)
+            if existing is not None:
+                return existing
+            raise
+
+    def _open(
+        self,
+        instrument: Instrument,
+        type: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal | None,
+        client_order_id: str,
+        now: int,
+        balances: dict[str, DemoBalance],
+    ) -> DemoOrder:
+        """Check, then record the order and fill it or reserve its funds (`balances` locked)."""
         mid = mid_price(instrument.symbol, now)
         fill_price = taker_price(instrument, side, mid)
         buy = side == OrderSide.BUY
@@ -472,9 +517,11 @@ class DemoGateway(Gateway):
         return order
 
     def _by_client_order_id(self, client_order_id: str) -> DemoOrder | None:
-        return DemoOrder.objects.filter(
+        # At most one row (unique): no ORDER BY for `first()` to compile and send.
+        found = DemoOrder.objects.filter(
             connection=self.connection, client_order_id=client_order_id
-        ).first()
+        ).order_by()[:1]
+        return next(iter(found), None)
 
     def _find(self, id: str | None, params: dict[str, Any] | None) -> DemoOrder:
         client_order_id = client_order_id_of(params)
@@ -512,11 +559,12 @@ class DemoGateway(Gateway):
     ) -> dict[str, Any]:
         found = self._find(id, params)
         instrument = _instrument(found.symbol)
-        with transaction.atomic():
+
+        def cancel() -> DemoOrder:
             # Order row first, then balances: the matcher locks in the same order.
             order = DemoOrder.objects.select_for_update().get(pk=found.pk)
             if order.status == OrderStatus.CANCELED:
-                return order_dict(order)  # canceling twice changes nothing
+                return order  # canceling twice changes nothing
             if order.status != OrderStatus.OPEN:
                 raise OrderNotOpen(
                     f"The order is {order.status}; only open orders can be canceled."
@@ -530,7 +578,9 @@ class DemoGateway(Gateway):
             order.reserved = Decimal(0)
             order.canceled_at = datetime_from_ms(self._clock())
             order.save()
-        return order_dict(order)
+            return order
+
+        return order_dict(_balance_transaction(cancel))
 
 
 # --------------------------------------------------------------------------- the matcher
@@ -596,7 +646,8 @@ def _crossing(spans: list[_Span], side: str, price: Decimal) -> _Span | None:
 
 def _fill_resting(order_id: uuid.UUID, at_ms: int) -> bool:
     """Fill one resting order at its limit price; False if it is no longer open."""
-    with transaction.atomic():
+
+    def fill() -> DemoOrder | None:
         order = (
             DemoOrder.objects.select_for_update()
             .select_related("connection")
@@ -604,10 +655,15 @@ def _fill_resting(order_id: uuid.UUID, at_ms: int) -> bool:
             .first()
         )
         if order is None:
-            return False  # canceled or filled since the matcher read it
+            return None  # canceled or filled since the matcher read it
         instrument = INSTRUMENTS[order.symbol]
         balances = _locked_balances(order.connection, [instrument.base, instrument.quote])
         _fill(order, instrument, balances, price=order.price, at_ms=at_ms, taker=False)
+        return order
+
+    order = _balance_transaction(fill)
+    if order is None:
+        return False
     logger.info(
         "demo.order_filled",
         extra={"connection_id": str(order.connection_id), "order_id": str(order.pk)},
