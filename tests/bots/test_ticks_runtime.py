@@ -20,7 +20,6 @@ from exchanges.demo.venue import mid_price
 from exchanges.exceptions import ExchangeUnreachable
 from exchanges.models import DemoOrder
 from terminal.models import Order
-from tests.bots.factories import BotFactory
 from tests.bots.ticking import (
     MINUTE,
     T0,
@@ -250,14 +249,11 @@ def test_a_limit_entry_that_rests_is_canceled_at_the_next_tick(workspace, demo_c
 # --------------------------------------------------------------------------- the runtime
 
 
-def test_a_mode_without_a_runtime_fails_the_run_and_sends_nothing(workspace, binance_connection):
-    bot = BotFactory(
-        workspace=workspace,
-        exchange_connection=binance_connection,
-        strategy_version=make_bot(workspace, binance_connection).strategy_version,
-        mode="paper",
-    )
-    run = running_run(bot, now_ms=T0, execution=bot.execution())
+def test_a_mode_without_a_runtime_fails_the_run_and_sends_nothing(workspace, demo_connection):
+    # Live mode has no runtime (it waits for its two-person approval): whatever a run's
+    # snapshot says, a mode nobody registered must never reach a venue.
+    bot = make_bot(workspace, demo_connection)
+    run = running_run(bot, now_ms=T0, execution={**bot.execution(), "mode": "live"})
 
     result = tick_run(run.pk)
 
@@ -265,6 +261,7 @@ def test_a_mode_without_a_runtime_fails_the_run_and_sends_nothing(workspace, bin
     run.refresh_from_db()
     assert (run.state, run.error_code) == (BotRun.State.FAILED, MODE_NOT_AVAILABLE)
     assert not Order.objects.exists()
+    assert not DemoOrder.objects.exists()
 
 
 def test_a_venue_outage_defers_the_tick_and_backs_off(
