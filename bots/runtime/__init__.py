@@ -14,6 +14,8 @@ Flow: `dispatch.dispatch_due_runs` (beat) → `bots.tick_runs` → `tick.tick_ru
 `dispatch.reconcile_unsettled` (worker start, beat); `stopping.wind_down` (a stop).
 """
 
+# The paper runtime registers itself on import (demo's is runtime.gateway_runtime).
+from bots.runtime import paper  # noqa: F401
 from bots.runtime.clock import Clock, ManualClock, WallClock, latest_closed_ts
 from bots.runtime.runtime import (
     Runtime,

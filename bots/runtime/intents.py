@@ -332,10 +332,13 @@ def _settle_open(intent: OrderIntent, *, run: BotRun, runtime: Runtime) -> Order
     if order is None:
         return intent
     try:
-        order = refresh_order(order=order)
+        # Through the runtime's venue, where the order was placed (a paper run's is its paper
+        # account, never the exchange).
+        gateway = runtime.venue.gateway
+        order = refresh_order(order=order, gateway=gateway)
         if order.status == OrderStatus.OPEN:
             try:
-                order = cancel_order(order=order, actor=None)
+                order = cancel_order(order=order, actor=None, gateway=gateway)
             except OrderNotOpen:
                 order.refresh_from_db()  # it filled meanwhile; cancel_order updated the row
             else:

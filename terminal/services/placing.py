@@ -367,17 +367,22 @@ def _submit(order: Order, gateway: Gateway) -> Order:
 # --------------------------------------------------------------------------- canceling
 
 
-def cancel_order(*, order: Order, actor: User | None) -> Order:
+def cancel_order(*, order: Order, actor: User | None, gateway: Gateway | None = None) -> Order:
     """Cancel an open, acknowledged order at its venue and record it.
 
     OrderNotOpen (409) if it has finished (also when it filled at the venue meanwhile: the
     journal is brought up to date first), OrderInProgress (409) while it is still being placed.
+    `gateway` is the venue the order was placed through, as for `place_order` (a bot's runtime
+    passes its own); by default the connection's `gateway_for`.
     """
     if order.is_terminal:
         raise OrderNotOpen(f"The order is {order.status}; only open orders can be canceled.")
     if order.acknowledged_at is None or not order.exchange_order_id:
         raise OrderInProgress("The exchange has not acknowledged the order yet; retry shortly.")
-    with gateway_for(order.connection) as gateway:
+    opened = (
+        contextlib.nullcontext(gateway) if gateway is not None else gateway_for(order.connection)
+    )
+    with opened as gateway:
         try:
             venue = gateway.cancel_order(order.exchange_order_id, order.symbol)
         except (OrderNotOpen, OrderNotFound):

@@ -13,6 +13,7 @@ Both write only through `transition`, so every change has its OrderEvent and its
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -123,14 +124,19 @@ def refresh_open_orders() -> int:
     return changed
 
 
-def refresh_order(*, order: Order) -> Order:
+def refresh_order(*, order: Order, gateway: Gateway | None = None) -> Order:
     """`order` brought up to date from its venue now; the venue's problems pass through.
 
     A finished order is returned as it is (it never changes again). One that the venue has not
     acknowledged yet is reconciled once it is older than TERMINAL_RECONCILE_AFTER_SECONDS, and
-    left for its own retry before that.
+    left for its own retry before that. `gateway` is the venue to ask, open and left open for
+    the caller (a bot's runtime passes the one it placed the order through, a paper run its
+    paper venue); by default the connection's `gateway_for`.
     """
     if order.is_terminal:
         return order
-    with gateway_for(order.connection) as gateway:
-        return _settle(order, gateway, None)
+    opened = (
+        contextlib.nullcontext(gateway) if gateway is not None else gateway_for(order.connection)
+    )
+    with opened as venue:
+        return _settle(order, venue, None)
