@@ -220,20 +220,45 @@ def _machine_cpu() -> tuple[float, float]:
     return (total - idle) / _TICK, total / _TICK
 
 
+def _database_backends() -> list[int]:
+    """Process ids of the PostgreSQL backends connected to the bench's database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def _cpu_of(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = _process_cpu(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # gone meanwhile (a pool connection closed)
+    return found
+
+
 @dataclass
 class CpuSnapshot:
     client: float
     servers: float
+    database: dict[int, float]
     busy: float
     total: float
 
     @classmethod
     def take(cls, pids: list[int]) -> CpuSnapshot:
+        database = _cpu_of(_database_backends()) if pids else {}
         usage = resource.getrusage(resource.RUSAGE_SELF)
         busy, total = _machine_cpu()
         return cls(
             client=usage.ru_utime + usage.ru_stime,
             servers=sum(_process_cpu(pid) for pid in pids),
+            database=database,
             busy=busy,
             total=total,
         )
@@ -245,22 +270,28 @@ class CpuUse:
 
     client: float
     servers: float
-    rest: float  # PostgreSQL, Redis and whatever else ran on the machine
+    database: float  # the backends of the bench's database (the web processes' connections)
+    rest: float  # Redis, other databases and whatever else ran on the machine
     idle: float
     servers_seconds: float
+    database_seconds: float
 
     @classmethod
     def between(cls, before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
         total = max(after.total - before.total, 1e-9)
         client = after.client - before.client
         servers = after.servers - before.servers
+        # A backend opened during the phase counts from zero; one closed meanwhile is lost.
+        database = sum(cpu - before.database.get(pid, 0.0) for pid, cpu in after.database.items())
         busy = after.busy - before.busy
         return cls(
             client=client / total,
             servers=servers / total,
-            rest=max(0.0, busy - client - servers) / total,
+            database=database / total,
+            rest=max(0.0, busy - client - servers - database) / total,
             idle=max(0.0, 1 - busy / total),
             servers_seconds=servers,
+            database_seconds=database,
         )
 
 
@@ -383,7 +414,7 @@ def _record(results: Results, status: int, data: bytes, elapsed: float) -> None:
 
 
 async def closed_loop(
-    traffic: Traffic, clients: int, seconds: float, ports: list[int], headers: dict, pids: list
+    traffic: Traffic, clients: int, seconds: float, ports: list[int], headers: dict
 ) -> Results:
     """`clients` connections (connection i on port i mod N), each back to back, for `seconds`."""
     results = Results()
@@ -404,17 +435,15 @@ async def closed_loop(
         finally:
             await http.close()
 
-    before = CpuSnapshot.take(pids)
     began = time.perf_counter()
     until = began + seconds
     await asyncio.gather(*(client(index) for index in range(clients)))
     results.wall = time.perf_counter() - began
-    results.cpu = CpuUse.between(before, CpuSnapshot.take(pids))
     return results
 
 
 async def open_loop(
-    traffic: Traffic, rate: float, seconds: float, ports: list[int], headers: dict, pids: list
+    traffic: Traffic, rate: float, seconds: float, ports: list[int], headers: dict
 ) -> Results:
     """`rate` requests a second, evenly spaced, for `seconds`, each on schedule (see the docstring).
 
@@ -445,7 +474,6 @@ async def open_loop(
         _record(results, status, data, time.perf_counter() - due)
         idle[port].append(http)
 
-    before = CpuSnapshot.take(pids)
     began = time.perf_counter()
     tasks = []
     for index in range(count):
@@ -459,7 +487,6 @@ async def open_loop(
         tasks.append(asyncio.create_task(send(index, due)))
     await asyncio.gather(*tasks)
     results.wall = time.perf_counter() - began
-    results.cpu = CpuUse.between(before, CpuSnapshot.take(pids))
     for connections in idle.values():
         for http in connections:
             await http.close()
@@ -597,6 +624,11 @@ class Phase:
         """The web processes' CPU time per answered request, in ms."""
         return self.results.cpu.servers_seconds * 1000 / max(1, len(self.results.latencies))
 
+    @property
+    def database_ms(self) -> float:
+        """PostgreSQL's CPU time (the bench database's backends) per answered request, in ms."""
+        return self.results.cpu.database_seconds * 1000 / max(1, len(self.results.latencies))
+
 
 def run_layout(web: int, args, headers: dict, accounts: list[str], log_dir: Path) -> list[Phase]:
     ports = [free_port() for _ in range(web)]
@@ -605,16 +637,22 @@ def run_layout(web: int, args, headers: dict, accounts: list[str], log_dir: Path
         for port in ports:
             servers.append(start_server(port, log_dir / f"botmarket-order-bench-{port}.log"))
         pids = [server.pid for server in servers]
+
+        def measured(load) -> Results:
+            """Run the coroutine `load`, with the CPU used meanwhile (read outside the loop)."""
+            before = CpuSnapshot.take(pids)
+            results = asyncio.run(load)
+            results.cpu = CpuUse.between(before, CpuSnapshot.take(pids))
+            return results
+
         asyncio.run(stock_up(ports[0], headers, accounts))
         for kind in ("order", "floor"):  # warm-up: lazy imports, the pools, the feed's caches
-            asyncio.run(closed_loop(Traffic(kind, accounts), 2 * web, 2.0, ports, headers, pids))
+            asyncio.run(closed_loop(Traffic(kind, accounts), 2 * web, 2.0, ports, headers))
         phases = []
         for kind in ("order", "floor"):
             cycle_before = order_cycle(ports)
-            results = asyncio.run(
-                closed_loop(
-                    Traffic(kind, accounts), args.clients, args.seconds, ports, headers, pids
-                )
+            results = measured(
+                closed_loop(Traffic(kind, accounts), args.clients, args.seconds, ports, headers)
             )
             phases.append(
                 Phase(web, "saturation", kind, results, cycle_text(cycle_before, ports, kind))
@@ -622,10 +660,8 @@ def run_layout(web: int, args, headers: dict, accounts: list[str], log_dir: Path
         if args.rate:
             for kind in ("order", "floor"):
                 cycle_before = order_cycle(ports)
-                results = asyncio.run(
-                    open_loop(
-                        Traffic(kind, accounts), args.rate, args.open_seconds, ports, headers, pids
-                    )
+                results = measured(
+                    open_loop(Traffic(kind, accounts), args.rate, args.open_seconds, ports, headers)
                 )
                 phases.append(
                     Phase(web, "open loop", kind, results, cycle_text(cycle_before, ports, kind))
@@ -682,7 +718,8 @@ def report(phases: list[Phase], args) -> None:
     )
     print(
         "| web | phase | request | answered | req/s | p50 ms | p95 ms | p99 ms | errors "
-        "| web CPU ms/req | CPU: web / client / rest / idle | venue call p50 / p95 / p99 |"
+        "| CPU ms/req: web + db | machine: web / client / db / rest / idle "
+        "| venue call p50 / p95 / p99 |"
     )
     print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for phase in phases:
@@ -699,8 +736,9 @@ def report(phases: list[Phase], args) -> None:
         print(
             f"| {phase.web} | {name} | {phase.kind} | {len(r.latencies):,} | {phase.rate:.1f} | "
             f"{percentile(r.latencies, 0.5):.1f} | {percentile(r.latencies, 0.95):.1f} | "
-            f"{percentile(r.latencies, 0.99):.1f} | {len(r.errors)} | {phase.cpu_ms:.1f} | "
-            f"{cpu.servers:.0%} / {cpu.client:.0%} / {cpu.rest:.0%} / {cpu.idle:.0%} | "
+            f"{percentile(r.latencies, 0.99):.1f} | {len(r.errors)} | "
+            f"{phase.cpu_ms:.1f} + {phase.database_ms:.1f} | {cpu.servers:.0%} / "
+            f"{cpu.client:.0%} / {cpu.database:.0%} / {cpu.rest:.0%} / {cpu.idle:.0%} | "
             f"{phase.cycle} |"
         )
     for phase in phases:
