@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from bots import selectors
+from bots.replay_ui import replay_context
 from bots.api.serializers import MAX_ORDERS_PER_MINUTE, MAX_SLIPPAGE_BPS
 from bots.models import Bot, BotRun, RunEvent
 from exchanges import selectors as exchange_selectors
@@ -116,4 +117,5 @@ def bot_page(request, bot_id, *, workspace):
     bot = get_object_or_404(selectors.bots(workspace=workspace), pk=bot_id)
     context = page_context(request, texts=_texts())
     context["bot"] = bot
+    context.update(replay_context(workspace=workspace, bot=bot))  # the replay block
     return render(request, "bots/bot.html", context)
