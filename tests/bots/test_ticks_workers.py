@@ -44,7 +44,7 @@ def test_the_dispatcher_sends_due_runs_to_a_ticks_worker(
     assert run.tick_lease_token  # leased for the dispatch: not sent again meanwhile
     assert dispatch.dispatch_due_runs() == 0
 
-    wait_until(lambda: acted_on(run), timeout=30, message="the worker never ticked the run")
+    wait_until(lambda: acted_on(run), timeout=60, message="the worker never ticked the run")
     wait_until(
         lambda: OrderIntent.objects.filter(run=run, status="filled").exists(),
         timeout=30,
