@@ -317,3 +317,46 @@ def test_runs_on_the_same_venue_symbol_and_timeframe_share_their_candles(demo_co
         assert len(nxt) == 31
         assert counting.calls[1:] == [CLOSED_AT_T0 + MINUTE]
         assert (nxt.close[:30] == first.close).all()
+
+
+# --------------------------------------------------------------------------- start, book
+
+
+def test_a_started_run_is_ticked_from_its_lookbacks_first_candle(workspace, demo_connection):
+    from bots import services
+    from tests.bots.factories import BotRunFactory
+
+    bot = make_bot(workspace, demo_connection)
+    run = services.launch_run(run=BotRunFactory(workspace=workspace, bot=bot))
+    assert run.state == BotRun.State.RUNNING
+    assert (run.symbol, run.timeframe) == ("BTC/USDT", "1m")
+    assert run.first_candle_ts == run.last_candle_ts  # the lookback of this strategy is 1
+
+    # The next closed candle (on the wall clock, as live runs tick) is its first decision.
+    with DemoRuntime(demo_connection, now_ms=run.last_candle_ts + 2 * MINUTE + 1) as runtime:
+        result = tick_run(run.pk, runtime=runtime)
+
+    assert (result.outcome, result.candle_ts) == (ACTED, run.last_candle_ts + MINUTE)
+    assert OrderIntent.objects.get(run=run).status == Status.FILLED
+
+
+def test_the_book_round_trips_and_a_partial_sale_closes_its_share():
+    from bots.runtime.book import Book
+    from strategies.engine.fills import Costs, Fill
+
+    costs = Costs.of(fee_bps=10, slippage_bps=0, amount_step="0.001")
+    book = Book.open(cash=1000.0, costs=costs, day="2026-01-05")
+    book.bought(Fill("buy", 100.0, 4000, 4.0, 400.0, 0.4), ts=60_000)
+
+    trade = book.sold(Fill("sell", 110.0, 1000, 1.0, 110.0, 0.11), ts=120_000, reason="signal")
+
+    # A quarter of the position: a quarter of its cost and fee against the sale.
+    assert trade["amount"] == "1.000"
+    assert trade["pnl"] == f"{(110.0 - 0.11) - (100.0 + 0.1):.8f}"
+    assert book.units == 3000
+    assert book.entry.notional == pytest.approx(300.0)
+    assert book.entry.fee == pytest.approx(0.3)
+    assert book.entry_ts == 60_000  # the rest is still the same position
+    again = Book.from_json(book.to_json())
+    assert again == book
+    assert Book.from_json({}) is None
