@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from bots import replays
 from bots.models import BotRun, RunEquityPoint
 from lab import services as lab_services
 from strategies.dsl import examples
@@ -149,6 +150,19 @@ def seeds(workspace, owner_api) -> dict[str, Any]:
         position=Decimal("0"),
         close=Decimal("60000"),
     )
+    hours = post(  # a replay ticks every candle: two hours are plenty for trades
+        "/api/v1/lab/datasets",
+        {
+            "source": "demo",
+            "name": "BTC two hours",
+            "symbol": "BTC/USDT",
+            "timeframe": "1m",
+            "start": DAY.isoformat(),
+            "end": (DAY + timedelta(hours=2)).isoformat(),
+        },
+    )
+    replay = post(f"/api/v1/bots/{bot.pk}/replays", {"dataset": hours["id"]})
+    replays.run_replay(replay_id=replay["id"])  # here, not on a worker: trades too
     return {
         "ids": {
             "audit": AuditEvent.objects.filter(workspace=workspace).latest("created_at").pk,
@@ -156,6 +170,7 @@ def seeds(workspace, owner_api) -> dict[str, Any]:
             "exchange-connections": connection["id"],
             "lab/backtests": backtest["id"],
             "lab/datasets": dataset["id"],
+            "replays": replay["id"],
             "runs": run.pk,
             "strategies": strategy["id"],
             "terminal/orders": order["id"],
