@@ -1,4 +1,4 @@
-"""Operator console: bots, runs and their events.
+"""Operator console: bots, runs, their events, order intents and equity.
 
 Rows are read-only here: bots change through the API (which validates them at the venue and
 audits), runs and events only through bots.services. The run actions (stop, stop all in the
@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 
 from bots import selectors, services
-from bots.models import ACTIVE_RUN_STATES, Bot, BotRun, RunEvent
+from bots.models import ACTIVE_RUN_STATES, Bot, BotRun, OrderIntent, RunEquityPoint, RunEvent
 from config.admin import ReadOnlyAdminMixin
 from config.problems import Problem
 
@@ -133,4 +133,34 @@ class RunEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["kind", "to_state", "error_code", "run__workspace", "created_at"]
     search_fields = ["run__id", "run__bot__name", "request_id", "message"]
+    list_select_related = ["run__bot"]
+
+
+@admin.register(OrderIntent)
+class OrderIntentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A tick's order decisions: what an operator checks when a run's orders look stuck."""
+
+    list_display = [
+        "run",
+        "candle_ts",
+        "purpose",
+        "side",
+        "type",
+        "amount",
+        "price",
+        "status",
+        "client_order_id",
+        "error_code",
+        "created_at",
+    ]
+    list_filter = ["status", "purpose", "run__workspace", "created_at"]
+    search_fields = ["run__id", "run__bot__name", "client_order_id", "idempotency_key"]
+    list_select_related = ["run__bot"]
+
+
+@admin.register(RunEquityPoint)
+class RunEquityPointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["run", "ts", "equity", "position", "close"]
+    list_filter = ["run__workspace"]
+    search_fields = ["run__id", "run__bot__name"]
     list_select_related = ["run__bot"]

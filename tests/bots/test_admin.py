@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.models import BotRun
+from bots.models import BotRun, OrderIntent, RunEquityPoint
 from tests.bots.factories import BotFactory
 from tests.conftest import make_user
 from workspaces.models import AuditEvent
@@ -88,3 +88,30 @@ def test_bot_action_stops_the_active_runs_of_the_selected_bots(client, operator,
     finished.refresh_from_db()
     assert active.state == State.STOPPING
     assert finished.state == State.STOPPED
+
+
+def test_intents_and_equity_are_listed_read_only(client, operator, bot, make_run):
+    run = make_run(bot, state=State.RUNNING)
+    intent = OrderIntent.objects.create(
+        run=run,
+        candle_ts=1_700_000_000_000,
+        purpose=OrderIntent.Purpose.ENTRY,
+        side="buy",
+        type="market",
+        amount="0.001",
+        idempotency_key=f"run:{run.pk}:1700000000000:entry",
+        client_order_id="bm" + "0" * 32,
+        decided_at_ms=1_700_000_060_000,
+    )
+    RunEquityPoint.objects.create(
+        run=run, ts=1_700_000_000_000, equity="10000", position="0.001", close="95000"
+    )
+
+    listing = client.get("/admin/bots/orderintent/?status__exact=pending").content.decode()
+    assert intent.client_order_id in listing
+    assert client.get(f"/admin/bots/orderintent/{intent.pk}/change/").status_code == 200
+    assert client.get("/admin/bots/runequitypoint/").status_code == 200
+    for url in ("/admin/bots/orderintent/add/", "/admin/bots/runequitypoint/add/"):
+        assert client.get(url).status_code == 403
+    assert client.post(f"/admin/bots/orderintent/{intent.pk}/delete/").status_code == 403
+    assert OrderIntent.objects.filter(pk=intent.pk).exists()
