@@ -12,3 +12,5 @@ class BotsConfig(AppConfig):
         from config.metrics import register_scrape_collector
 
         register_scrape_collector(RunStateCollector())
+
+        from bots import signals  # noqa: F401  (connects the receivers)

@@ -25,6 +25,7 @@ from exchanges.numbers import to_decimal
 from terminal.exceptions import IllegalOrderTransition, problem_record
 from terminal.live import announce_order_changed
 from terminal.models import TERMINAL_ORDER_STATUSES, Order, OrderEvent
+from terminal.selectors import SIMULATED
 
 # The journal's transitions: an open order may move on (or get more fills); a finished one never.
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
@@ -192,6 +193,17 @@ def claim_lease(order: Order) -> bool:
         .update(submit_lease_until=lease_until())
     )
     return claimed == 1
+
+
+def discard_simulated_orders(*, bot_run_ids) -> int:
+    """Delete the journal's rows of orders that paper or replay runs `bot_run_ids` placed.
+
+    For a bots flow deleting those runs (their bot is deleted): the orders never reached an
+    exchange, and once `bot_run` is nulled nothing would tell them from a bot's real orders, so
+    positions would count them. Their audit events stay. Returns how many went.
+    """
+    deleted = Order.objects.filter(bot_run_id__in=list(bot_run_ids)).filter(SIMULATED).delete()
+    return deleted[1].get(Order._meta.label, 0)
 
 
 def release_lease(order: Order) -> None:

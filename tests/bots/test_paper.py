@@ -211,6 +211,13 @@ def test_a_paper_round_trip_books_the_trade_on_the_paper_account(workspace, bina
     assert float(fill.data["trade"]["pnl"]) == pytest.approx(pnl, abs=1e-6)
     _exchange_saw_no_order_and_no_account(stub)
 
+    # Deleting the bot takes the paper account and the journal's copies of its paper orders.
+    BotRun.objects.filter(pk=run.pk).update(state=BotRun.State.STOPPED)
+    services.delete_bot(bot=bot, actor=None)
+    assert not Order.objects.exists()
+    assert not PaperOrder.objects.exists()
+    assert not PaperBalance.objects.exists()
+
 
 def _rising_minute() -> int:
     """A time (half a minute into a candle) whose price is above the previous candle's close,

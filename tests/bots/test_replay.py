@@ -223,10 +223,25 @@ def test_stale_replays_are_failed_with_their_runs(bot, replaying):
     assert BotReplay.objects.get(pk=fresh.pk).status == BotReplay.Status.QUEUED
 
 
-def test_deleting_the_bot_takes_its_replays_and_their_trades(trader_api, bot, finished):
+def test_deleting_the_bot_takes_its_replays_trades_and_simulated_orders(
+    trader_api, workspace, demo_connection, bot, finished
+):
+    live_run = BotRunFactory(workspace=workspace, bot=bot, state=BotRun.State.STOPPED)
+    real = OrderFactory(workspace=workspace, connection=demo_connection, bot_run=live_run)
+    simulated = list(Order.objects.filter(bot_run__replay=finished).values_list("pk", flat=True))
+    assert simulated
+
     assert trader_api.delete(f"{BOTS}/{bot.pk}").status_code == 204
+
     assert not BotReplay.objects.exists()
     assert not ReplayTrade.objects.exists()
+    # The replay's orders never reached a venue: gone with their run, so nothing run-less is
+    # left to count in the connection's positions. A live run's order stays in the journal.
+    assert not Order.objects.filter(pk__in=simulated).exists()
+    real.refresh_from_db()
+    assert real.bot_run_id is None
+    [position] = trader_api.get("/api/v1/terminal/positions").json()
+    assert position["amount"] == str(real.filled.normalize())
 
 
 # --------------------------------------------------------------------------- the replay venue
