@@ -47,7 +47,7 @@ def server(django_db_setup):
     """`daphne config.asgi:application` as the Procfile runs it, on the test database: the
     live streams need the ASGI server (Django's live_server speaks no WebSocket)."""
     port = free_port()
-    log = open(Path(settings.VAR_DIR) / "test-daphne-bots.log", "w")
+    log = open(Path(settings.VAR_DIR) / f"test-daphne-bots-{port}.log", "w")
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APPLICATION],
         cwd=ROOT,
@@ -68,8 +68,13 @@ def server(django_db_setup):
             time.sleep(0.2)
     yield SimpleNamespace(url=f"http://127.0.0.1:{port}")
     process.terminate()
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()  # never leave a server holding the test database
+        process.wait(timeout=10)
     log.close()
+    Path(log.name).unlink()
 
 
 @pytest.fixture
