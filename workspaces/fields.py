@@ -53,7 +53,8 @@ class WorkspaceRelatedField(serializers.PrimaryKeyRelatedField):
 
     def to_internal_value(self, data):
         pk = self.pk_field.to_internal_value(data)  # not a UUID: 400 with the pointer
-        found = self.get_queryset().filter(pk=pk).first()
+        # A primary key names one row at most: no ORDER BY for `first()` to build and send.
+        found = next(iter(self.get_queryset().filter(pk=pk).order_by()[:1]), None)
         if found is None:
             name = self.model._meta.verbose_name
             detail = f"This workspace has no {name} {pk}."

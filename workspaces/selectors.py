@@ -15,11 +15,14 @@ def workspaces_of(*, user: User) -> QuerySet[Workspace]:
 
 def membership(*, user: User, workspace_id) -> Membership | None:
     """`user`'s membership in the workspace with `workspace_id`, or None."""
-    return (
+    # One row at most (unique per user and workspace): no ORDER BY for `first()` to build and
+    # send, on every scoped request.
+    found = (
         Membership.objects.select_related("workspace")
         .filter(user=user, workspace_id=workspace_id)
-        .first()
+        .order_by()[:1]
     )
+    return next(iter(found), None)
 
 
 def memberships_of(*, user: User) -> QuerySet[Membership]:

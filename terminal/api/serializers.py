@@ -8,6 +8,7 @@ Decimals come in and leave as strings in plain notation, without trailing zeros 
 
 from __future__ import annotations
 
+import copy
 import re
 
 from rest_framework import serializers
@@ -143,6 +144,12 @@ class OrderSerializer(serializers.Serializer):
     fee_currency = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Read-only fields hold no state but what `bind` sets on each copy: a shallow copy per
+        # render (an order is rendered twice per placement: its push and its response) instead
+        # of DRF's deep copy, which builds every field anew.
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
 
 class OrderCreateSerializer(serializers.Serializer):
