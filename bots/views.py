@@ -12,9 +12,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from bots import selectors
-from bots.replay_ui import replay_context
 from bots.api.serializers import MAX_ORDERS_PER_MINUTE, MAX_SLIPPAGE_BPS
 from bots.models import Bot, BotRun, RunEvent
+from bots.replay_ui import replay_context
 from exchanges import selectors as exchange_selectors
 from strategies import selectors as strategy_selectors
 from workspaces.pages import workspace_page
