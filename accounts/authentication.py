@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import binascii
 
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -39,14 +38,15 @@ class TokenAuthentication(KnoxTokenAuthentication):
         except (TypeError, UnicodeDecodeError, binascii.Error):
             raise exceptions.AuthenticationFailed(invalid) from None
         # A lookup by digest, not knox's loop over the tokens sharing a prefix: the digest is a
-        # SHA-512 of the secret, so its comparison in the index reveals nothing usable.
-        # The digest is the primary key: one row at most, no ORDER BY (as `first()` would add).
+        # SHA-512 of the secret, so its comparison in the index reveals nothing usable. It is
+        # the primary key: one row at most, read without an ORDER BY (as `first()` adds) or an
+        # expiry condition to build; the expiry is checked on the row.
         try:
-            auth_token = AuthToken.objects.select_related("user").get(
-                Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()), digest=digest
-            )
+            auth_token = AuthToken.objects.select_related("user").get(digest=digest)
         except AuthToken.DoesNotExist:
             raise exceptions.AuthenticationFailed(invalid) from None
+        if auth_token.expiry is not None and auth_token.expiry <= timezone.now():
+            raise exceptions.AuthenticationFailed(invalid)  # expired: refused, purged later
         if knox_settings.AUTO_REFRESH and auth_token.expiry:
             self.renew_token(auth_token)
         return self.validate_user(auth_token)
