@@ -294,7 +294,9 @@ def _check_trail(run: BotRun) -> None:
         )
 
 
-def _walk(replay: BotReplay, run: BotRun, runtime: ReplayRuntime, first: int) -> tuple:
+def _walk(
+    replay: BotReplay, run: BotRun, runtime: ReplayRuntime, first: int
+) -> tuple[np.ndarray, np.ndarray, Book | None]:
     """Tick every candle from `first` to the one before the last; the equity and units held
     at every close, and the run's final book."""
     candles = runtime.dataset
@@ -358,7 +360,14 @@ def _trade_rows(replay: BotReplay, trades: list[dict]) -> list[ReplayTrade]:
     ]
 
 
-def _finish(replay: BotReplay, run: BotRun, candles: Candles, equity, units, book) -> None:
+def _finish(
+    replay: BotReplay,
+    run: BotRun,
+    candles: Candles,
+    equity: np.ndarray,
+    units: np.ndarray,
+    book: Book | None,
+) -> None:
     """Save the metrics and trades and end the run, in one transaction (or nothing)."""
     _check_trail(run)
     trades = run_trades(run=run)
