@@ -25,7 +25,9 @@ What it does:
      transaction (bench/floor_urls.py): what any authenticated, workspace-scoped write costs;
    and these phases for each kind:
    - saturation (closed loop): `--clients` connections, each sending its next request as soon
-     as the previous answer is read, for `--seconds`; throughput, latency, and the CPU time
+     as the previous answer is read, for `--seconds` in all, in `--rounds` rounds in which
+     orders and the floor take turns (other work on the machine falls on both alike);
+     throughput, latency, and the CPU time
      (from /proc) that the web processes, the bench database's PostgreSQL backends, this
      client and the rest of the machine used. A request's cost is its web + database CPU time;
      the order's is compared with the floor's (target ≤ 2.5x);
@@ -267,32 +269,43 @@ class CpuSnapshot:
 
 @dataclass
 class CpuUse:
-    """CPU used during a phase, as shares of the whole machine (100 % = every core busy)."""
+    """CPU seconds used during a phase (or several), summed over the cores."""
 
     client: float
     servers: float
     database: float  # the backends of the bench's database (the web processes' connections)
-    rest: float  # Redis, other databases and whatever else ran on the machine
-    idle: float
-    servers_seconds: float
-    database_seconds: float
+    busy: float  # the whole machine: the above, Redis, other databases and any other work
+    total: float  # what the cores could have given meanwhile
 
     @classmethod
     def between(cls, before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
-        total = max(after.total - before.total, 1e-9)
-        client = after.client - before.client
-        servers = after.servers - before.servers
-        # A backend opened during the phase counts from zero; one closed meanwhile is lost.
-        database = sum(cpu - before.database.get(pid, 0.0) for pid, cpu in after.database.items())
-        busy = after.busy - before.busy
         return cls(
-            client=client / total,
-            servers=servers / total,
-            database=database / total,
-            rest=max(0.0, busy - client - servers - database) / total,
-            idle=max(0.0, 1 - busy / total),
-            servers_seconds=servers,
-            database_seconds=database,
+            client=after.client - before.client,
+            servers=after.servers - before.servers,
+            # A backend opened during the phase counts from zero; one closed meanwhile is lost.
+            database=sum(
+                cpu - before.database.get(pid, 0.0) for pid, cpu in after.database.items()
+            ),
+            busy=after.busy - before.busy,
+            total=max(after.total - before.total, 1e-9),
+        )
+
+    def __add__(self, other: CpuUse) -> CpuUse:
+        return CpuUse(
+            client=self.client + other.client,
+            servers=self.servers + other.servers,
+            database=self.database + other.database,
+            busy=self.busy + other.busy,
+            total=self.total + other.total,
+        )
+
+    def shares(self) -> str:
+        """web / client / db / rest / idle, as shares of the machine (100 % = all cores)."""
+        rest = max(0.0, self.busy - self.client - self.servers - self.database)
+        idle = max(0.0, self.total - self.busy)
+        return " / ".join(
+            f"{value / self.total:.0%}"
+            for value in (self.servers, self.client, self.database, rest, idle)
         )
 
 
@@ -370,6 +383,18 @@ class Results:
     wall: float = 0.0
     cpu: CpuUse | None = None
     peak_connections: int = 0
+
+    def merge(self, other: Results) -> Results:
+        """Both phases' results as one (a kind's rounds of the saturation)."""
+        return Results(
+            latencies=self.latencies + other.latencies,
+            errors=self.errors + other.errors,
+            ids=self.ids + other.ids,
+            send_lags=self.send_lags + other.send_lags,
+            wall=self.wall + other.wall,
+            cpu=self.cpu + other.cpu,
+            peak_connections=max(self.peak_connections, other.peak_connections),
+        )
 
 
 class Traffic:
@@ -623,12 +648,12 @@ class Phase:
     @property
     def cpu_ms(self) -> float:
         """The web processes' CPU time per answered request, in ms."""
-        return self.results.cpu.servers_seconds * 1000 / max(1, len(self.results.latencies))
+        return self.results.cpu.servers * 1000 / max(1, len(self.results.latencies))
 
     @property
     def database_ms(self) -> float:
         """PostgreSQL's CPU time (the bench database's backends) per answered request, in ms."""
-        return self.results.cpu.database_seconds * 1000 / max(1, len(self.results.latencies))
+        return self.results.cpu.database * 1000 / max(1, len(self.results.latencies))
 
 
 def run_layout(web: int, args, headers: dict, accounts: list[str], log_dir: Path) -> list[Phase]:
@@ -649,24 +674,31 @@ def run_layout(web: int, args, headers: dict, accounts: list[str], log_dir: Path
         asyncio.run(stock_up(ports[0], headers, accounts))
         for kind in ("order", "floor"):  # warm-up: lazy imports, the pools, the feed's caches
             asyncio.run(closed_loop(Traffic(kind, accounts), 2 * web, 2.0, ports, headers))
-        phases = []
-        for kind in ("order", "floor"):
-            cycle_before = order_cycle(ports)
-            results = measured(
-                closed_loop(Traffic(kind, accounts), args.clients, args.seconds, ports, headers)
-            )
-            phases.append(
-                Phase(web, "saturation", kind, results, cycle_text(cycle_before, ports, kind))
-            )
+        # Saturation in rounds, order and floor taking turns: whatever else the machine does
+        # meanwhile falls on both kinds alike, so their ratio keeps its meaning.
+        merged: dict[str, Results] = {}
+        cycle_before = order_cycle(ports)
+        traffic = {kind: Traffic(kind, accounts) for kind in ("order", "floor")}
+        for _round in range(args.rounds):
+            for kind in ("order", "floor"):
+                part = measured(
+                    closed_loop(
+                        traffic[kind], args.clients, args.seconds / args.rounds, ports, headers
+                    )
+                )
+                merged[kind] = merged[kind].merge(part) if kind in merged else part
+        phases = [
+            Phase(web, "saturation", "order", merged["order"], cycle_text(cycle_before, ports)),
+            Phase(web, "saturation", "floor", merged["floor"]),
+        ]
         if args.rate:
             for kind in ("order", "floor"):
                 cycle_before = order_cycle(ports)
                 results = measured(
                     open_loop(Traffic(kind, accounts), args.rate, args.open_seconds, ports, headers)
                 )
-                phases.append(
-                    Phase(web, "open loop", kind, results, cycle_text(cycle_before, ports, kind))
-                )
+                cycle = cycle_text(cycle_before, ports) if kind == "order" else ""
+                phases.append(Phase(web, "open loop", kind, results, cycle))
         if args.ticker_seconds and web == int(args.web.split(",")[0]):
             tickers = asyncio.run(
                 ticker_loop(args.clients, args.ticker_seconds, ports, headers, accounts[0])
@@ -677,10 +709,8 @@ def run_layout(web: int, args, headers: dict, accounts: list[str], log_dir: Path
         stop_servers(servers)
 
 
-def cycle_text(before: tuple[int, dict[float, int]], ports: list[int], kind: str) -> str:
-    """The venue call's p50 / p95 / p99 (server side) since `before`, for order phases."""
-    if kind != "order":
-        return ""
+def cycle_text(before: tuple[int, dict[float, int]], ports: list[int]) -> str:
+    """The venue call's p50 / p95 / p99 (server side) since `before`."""
     count_after, buckets_after = order_cycle(ports)
     count = count_after - before[0]
     buckets = {b: buckets_after.get(b, 0) - before[1].get(b, 0) for b in buckets_after}
@@ -738,8 +768,7 @@ def report(phases: list[Phase], args) -> None:
             f"| {phase.web} | {name} | {phase.kind} | {len(r.latencies):,} | {phase.rate:.1f} | "
             f"{percentile(r.latencies, 0.5):.1f} | {percentile(r.latencies, 0.95):.1f} | "
             f"{percentile(r.latencies, 0.99):.1f} | {len(r.errors)} | "
-            f"{phase.cpu_ms:.1f} + {phase.database_ms:.1f} | {cpu.servers:.0%} / "
-            f"{cpu.client:.0%} / {cpu.database:.0%} / {cpu.rest:.0%} / {cpu.idle:.0%} | "
+            f"{phase.cpu_ms:.1f} + {phase.database_ms:.1f} | {cpu.shares()} | "
             f"{phase.cycle} |"
         )
     for phase in phases:
@@ -806,7 +835,12 @@ def main() -> None:
         "--web", default="1", help="web process counts to run, comma-separated (e.g. 1,2)"
     )
     parser.add_argument("--clients", type=int, default=16, help="saturation connections")
-    parser.add_argument("--seconds", type=float, default=20.0, help="each saturation phase")
+    parser.add_argument(
+        "--seconds", type=float, default=24.0, help="saturation time of each kind of request"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="saturation rounds, order and floor taking turns"
+    )
     parser.add_argument(
         "--rate", type=float, default=0.0, help="open loop: requests a second (0: no open loop)"
     )
