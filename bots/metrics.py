@@ -9,7 +9,7 @@ processes; the runs by state are read from the database when /metrics is scraped
 - `bot_tick_seconds{outcome}`: how long one run's tick took in the worker.
 - `bot_tick_lag_seconds`: from the close of the candle a tick acted on until the tick was
   done with it (decided, its orders sent): how late bots act.
-- `bot_runs{state}`: runs in each state now.
+- `bot_runs{state}`: runs in each state now (replays' runs left out).
 - `bot_orders_total{outcome, mode}`: bot orders sent: `placed` (the venue took it),
   `rejected` (the venue or the order checks refused it), `unknown` (no answer; settled later
   by client id); `mode` is the run's execution mode (`demo`, `paper`, and `replay` for a
@@ -79,7 +79,8 @@ class RunStateCollector:
         family = GaugeMetricFamily("bot_runs", "Runs in each state.", labels=["state"])
         try:
             counts = dict(
-                BotRun.objects.order_by()
+                BotRun.objects.filter(replay__isnull=True)  # a replay's run is no bot's run
+                .order_by()
                 .values("state")
                 .annotate(runs=Count("id"))
                 .values_list("state", "runs")

@@ -91,9 +91,15 @@ app.conf.beat_schedule = {
     # to the ticks queue in batches. BOT_DISPATCH_SECONDS (1 s) puts a 1m decision within about
     # a second of its candle's close; a dispatch is one indexed read plus one UPDATE. It expires
     # with the next one: a dispatch that waited longer is stale, the next finds the same runs.
+    # Relative: on the wall clock's whole seconds, not counted from beat's start, so a dispatch
+    # runs just after each candle's close (candles close on whole minutes) instead of up to a
+    # second later (bench/tick_bench.py: half a second of every decision's lag).
     "bots-dispatch-ticks": {
         "task": "bots.dispatch_ticks",
-        "schedule": schedule(float(settings.BOT_DISPATCH_SECONDS)),
+        "schedule": schedule(
+            float(settings.BOT_DISPATCH_SECONDS),
+            relative=float(settings.BOT_DISPATCH_SECONDS).is_integer(),
+        ),
         "options": {"expires": float(settings.BOT_DISPATCH_SECONDS)},
     },
     # Orders a crashed tick journaled but never sent or recorded are settled at the venue by

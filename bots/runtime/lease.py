@@ -55,6 +55,23 @@ def claim(run_id, *, token: str, expected: str | None = None, seconds: float | N
     return taken == 1
 
 
+def claim_batch(
+    run_ids, *, token: str, expected: str | None = None, seconds: float | None = None
+) -> int:
+    """`claim` for many runs in one UPDATE: those it could take hold `token` now (read them
+    with `tick_lease_token=token`); returns how many."""
+    now = timezone.now()
+    until = now + timedelta(seconds=seconds or settings.BOT_TICK_LEASE_SECONDS)
+    free = free_q(now)
+    if expected:
+        free |= Q(tick_lease_token=expected)
+    return (
+        BotRun.objects.filter(pk__in=list(run_ids))
+        .filter(free)
+        .update(tick_lease_until=until, tick_lease_token=token)
+    )
+
+
 def claim_waiting(run_id, *, token: str, timeout: float | None = None) -> bool:
     """`claim`, trying again until the holder releases it or it runs out (False after `timeout`).
 
@@ -75,5 +92,13 @@ def release(run_id, *, token: str, hold_seconds: float | None = None) -> None:
     that met a venue outage backs off instead of asking it again every second)."""
     until = timezone.now() + timedelta(seconds=hold_seconds) if hold_seconds else None
     BotRun.objects.filter(pk=run_id, tick_lease_token=token).update(
+        tick_lease_until=until, tick_lease_token=""
+    )
+
+
+def release_batch(run_ids, *, token: str, hold_seconds: float | None = None) -> None:
+    """`release` for many runs in one UPDATE (those of `run_ids` still holding `token`)."""
+    until = timezone.now() + timedelta(seconds=hold_seconds) if hold_seconds else None
+    BotRun.objects.filter(pk__in=list(run_ids), tick_lease_token=token).update(
         tick_lease_until=until, tick_lease_token=""
     )

@@ -145,7 +145,7 @@ def test_an_order_the_venue_refuses_counts_as_rejected(workspace, demo_connectio
         == value(before, "bot_orders_total", outcome="rejected", mode="demo") + 1
     )
     assert value(after, "bot_orders_total", outcome="placed", mode="demo") == value(
-        before, "bot_orders_total", outcome="placed"
+        before, "bot_orders_total", outcome="placed", mode="demo"
     )
 
 
